@@ -1,0 +1,1 @@
+"""absl binaries, one per `rlhf-tf` subcommand, and the dispatcher (`cli.py`)."""

@@ -1,0 +1,63 @@
+"""The `rlhf-tf` console script: `rlhf-tf <subcommand> [--flag=value ...]`.
+
+Each subcommand is the absl binary `rlhf_tf.bin.<name>` (dashes on the command line, underscores in module names),
+so `rlhf-tf info --measure` and `python -m rlhf_tf.bin.info --measure` are the same program, with `--flagfile` and
+`--helpfull` handled by absl.
+"""
+
+import difflib
+import importlib
+import sys
+
+# Subcommands that work today, in pipeline order, with their one-line purpose. A subcommand is listed here only
+# once its machinery exists.
+SUBCOMMANDS = {
+    "info": "Show versions, Keras routing, devices and CPU features; --measure adds the fp32 matmul peak.",
+}
+
+USAGE = """usage: rlhf-tf <subcommand> [--flag=value ...]
+       rlhf-tf <subcommand> --helpfull     (every flag of a subcommand)
+       rlhf-tf --version
+
+Reinforcement learning from human feedback for TensorFlow and Keras.
+
+subcommands:
+{subcommands}
+
+Each subcommand is also `python -m rlhf_tf.bin.<name_with_underscores>`; flags can come from --flagfile=FILE."""
+
+
+def usage():
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines = [f"  {name.ljust(width)}  {purpose}" for name, purpose in SUBCOMMANDS.items()]
+    return USAGE.format(subcommands="\n".join(lines))
+
+
+def main(argv):
+    """Dispatches `argv` (without the program name); returns an exit status or runs the binary."""
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    if argv[0] == "--version":
+        from rlhf_tf.version import __version__
+
+        print(f"rlhf-tf {__version__}")
+        return 0
+    name = argv[0]
+    if name not in SUBCOMMANDS:
+        close = difflib.get_close_matches(name.replace("_", "-"), list(SUBCOMMANDS), n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        print(f"rlhf-tf: unknown subcommand `{name}`.{hint} Run `rlhf-tf --help` for the list.", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"rlhf_tf.bin.{name.replace('-', '_')}")
+    module.run(argv=[f"rlhf-tf {name}", *argv[1:]])
+    return 0
+
+
+def run():
+    """Console-script entry point."""
+    sys.exit(main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    run()

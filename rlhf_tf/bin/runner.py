@@ -1,0 +1,32 @@
+"""What every binary shares: starting under absl, and turning interrupts and bad input into exit statuses."""
+
+import sys
+
+from absl import app, logging
+
+from rlhf_tf.errors import UserInputError
+
+_HELP_FLAGS = ("-h", "-?", "--help", "--helpfull", "--helpshort", "--helpxml")
+
+
+def run_binary(main, argv=None):
+    """Runs an absl `main(argv)`: Ctrl-C exits 130 after the loop saved its checkpoint; bad input exits 2."""
+
+    def guarded(arguments):
+        try:
+            return main(arguments)
+        except KeyboardInterrupt:
+            logging.warning("Interrupted; rerun the same command to resume.")
+            sys.exit(130)
+        except UserInputError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+
+    try:
+        app.run(guarded, argv=argv)
+    except SystemExit as exit_:
+        # absl exits 1 after printing --help/--helpfull; asking for help is not a failure.
+        arguments = sys.argv if argv is None else argv
+        if exit_.code == 1 and any(arg in _HELP_FLAGS for arg in arguments[1:]):
+            sys.exit(0)
+        raise

@@ -1,0 +1,86 @@
+"""Tiny problems and fakes shared by tests, benchmarks and notebooks. Production code never imports this."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rlhf_tf import training
+
+
+def regression_data(num_examples=512, features=8, seed=0):
+    """A noisy linear-plus-sine target: float32 arrays `x` [num_examples, features] and `y` [num_examples, 1]."""
+    generator = np.random.default_rng(seed)
+    x = generator.normal(size=(num_examples, features)).astype(np.float32)
+    weights = generator.normal(size=(features, 1)).astype(np.float32)
+    y = x @ weights + 0.5 * np.sin(2.0 * x[:, :1]) + 0.05 * generator.normal(size=(num_examples, 1))
+    return x, y.astype(np.float32)
+
+
+def regression_dataset_fn(x, y, global_batch_size, shuffle_seed=1):
+    """A deterministic, endless, sharded and per-replica-batched dataset function over (x, y)."""
+
+    def dataset_fn(input_context):
+        dataset = tf.data.Dataset.from_tensor_slices({"x": x, "y": y})
+        dataset = training.shard_for_input_pipeline(dataset, input_context)
+        if shuffle_seed is not None:
+            dataset = dataset.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+        batch_size = training.per_replica_batch_size(global_batch_size, input_context)
+        return dataset.repeat().batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    return dataset_fn
+
+
+def regression_model(features=8, hidden=32, dropout=0.0):
+    """A small Keras 3 MLP, `[batch, features] -> [batch, 1]`."""
+    layers = [keras.Input((features,)), keras.layers.Dense(hidden, activation="relu")]
+    if dropout:
+        layers.append(keras.layers.Dropout(dropout))
+    layers += [keras.layers.Dense(hidden, activation="relu"), keras.layers.Dense(1)]
+    return keras.Sequential(layers)
+
+
+def regression_loss_fn(model):
+    """Mean squared error as a replica share, for `GradientStep`."""
+
+    def loss_fn(batch):
+        errors = model(batch["x"], training=True) - batch["y"]
+        loss = training.global_mean(tf.square(errors))
+        return loss, {"abs_error": training.global_mean(tf.abs(errors))}
+
+    return loss_fn
+
+
+def train_regression(
+    output_dir,
+    loop_config,
+    strategy=None,
+    global_batch_size=32,
+    learning_rate=1e-2,
+    clip_norm=None,
+    jit_compile=False,
+    dropout=0.0,
+    data_seed=0,
+    shuffle_seed=1,
+):
+    """Trains `regression_model` on `regression_data` with the shared loop; returns (model, metrics, loop)."""
+    loop = training.TrainLoop(loop_config, output_dir, strategy=strategy, metrics_prefix="regression")
+    x, y = regression_data(seed=data_seed)
+    with loop.strategy.scope():
+        model = regression_model(features=x.shape[1], dropout=dropout)
+        optimizer = keras.optimizers.Adam(learning_rate)
+        optimizer.build(model.trainable_variables)
+    step = training.GradientStep(
+        regression_loss_fn(model), model.trainable_variables, optimizer, clip_norm=clip_norm, jit_compile=jit_compile
+    )
+
+    def evaluate(step_number):
+        errors = model(x, training=False) - y
+        return {"regression/eval_mse": float(np.mean(np.square(errors)))}
+
+    metrics = loop.run(
+        step,
+        regression_dataset_fn(x, y, global_batch_size, shuffle_seed=shuffle_seed),
+        checkpoint={"model": model, "optimizer": optimizer},
+        evaluate=evaluate,
+    )
+    return model, metrics, loop

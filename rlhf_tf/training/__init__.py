@@ -1,0 +1,29 @@
+"""The training core: one GradientTape loop under tf.distribute, with checkpoints, resume and summaries."""
+
+from rlhf_tf.training.config import LoopConfig
+from rlhf_tf.training.distribution import (
+    configure_cpu_devices,
+    create_strategy,
+    global_mean,
+    per_replica_batch_size,
+    replica_share,
+    shard_for_input_pipeline,
+)
+from rlhf_tf.training.gradient_step import GradientStep
+from rlhf_tf.training.loop import TrainingDiverged, TrainLoop, seed_everything
+from rlhf_tf.training.run_directory import RunDirectory
+
+__all__ = [
+    "GradientStep",
+    "LoopConfig",
+    "RunDirectory",
+    "TrainLoop",
+    "TrainingDiverged",
+    "configure_cpu_devices",
+    "create_strategy",
+    "global_mean",
+    "per_replica_batch_size",
+    "replica_share",
+    "seed_everything",
+    "shard_for_input_pipeline",
+]

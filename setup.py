@@ -1,0 +1,65 @@
+"""Packaging for rlhf-tf: the one place that names dependencies."""
+
+import pathlib
+
+import setuptools
+
+HERE = pathlib.Path(__file__).parent
+VERSION = {}
+exec((HERE / "rlhf_tf" / "version.py").read_text(), VERSION)
+
+# The set that plain pip resolves on Python 3.10-3.12 (see the project's STACK notes):
+# tf-agents 0.19 pins typing-extensions 4.5 and tensorflow-probability 0.23 and breaks on numpy 2;
+# TensorFlow 2.21 no longer brings tensorboard, which tf.summary needs.
+INSTALL_REQUIRES = [
+    "tensorflow~=2.21.0",
+    "tf-keras~=2.21.0",
+    "tf-agents==0.19.0",
+    "keras-hub~=0.32.0",
+    "numpy<2",
+    "tensorflow-datasets>=4.9",
+    "tensorboard~=2.21.0",
+    "absl-py>=2.0",
+    "tqdm>=4.66",
+    "matplotlib>=3.8",
+]
+
+EXTRAS_REQUIRE = {
+    "dev": [
+        "pytest>=8",
+        "ruff>=0.6",
+    ],
+}
+
+setuptools.setup(
+    name="rlhf-tf",
+    version=VERSION["__version__"],
+    description="Reinforcement learning from human feedback for TensorFlow and Keras.",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    license="Apache-2.0",
+    # agents/ and reward/ live at the top of the repository but install inside the package,
+    # so that nothing as generic as `import reward` lands in a user's environment.
+    package_dir={
+        "rlhf_tf": "rlhf_tf",
+        "rlhf_tf.agents": "agents",
+        "rlhf_tf.reward": "reward",
+    },
+    packages=(
+        ["rlhf_tf"]
+        + ["rlhf_tf." + p for p in setuptools.find_packages("rlhf_tf")]
+        + ["rlhf_tf.agents"]
+        + ["rlhf_tf.agents." + p for p in setuptools.find_packages("agents")]
+        + ["rlhf_tf.reward"]
+        + ["rlhf_tf.reward." + p for p in setuptools.find_packages("reward")]
+    ),
+    include_package_data=True,
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS_REQUIRE,
+    entry_points={"console_scripts": ["rlhf-tf = rlhf_tf.bin.cli:run"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,12 @@
+"""Test session setup: quiet TensorFlow logs and two logical CPU devices for the multi-device paths."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import rlhf_tf  # noqa: E402,F401  (routes tf.keras before TensorFlow loads)
+from rlhf_tf.training import distribution  # noqa: E402
+
+# Must happen before any TensorFlow op runs in this process; MirroredStrategy tests use both devices, every other
+# test runs on the first.
+distribution.configure_cpu_devices(2)

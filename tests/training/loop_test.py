@@ -1,0 +1,126 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing import event_accumulator
+
+from rlhf_tf import files, testing, training
+
+
+def _weights(model):
+    return [np.array(weight) for weight in model.weights]
+
+
+def _assert_same_weights(left, right, atol=1e-6):
+    assert len(left) == len(right)
+    for a, b in zip(left, right):
+        np.testing.assert_allclose(a, b, atol=atol, rtol=0)
+
+
+def test_loop_trains_to_known_loss(tmp_path):
+    x, y = testing.regression_data()
+    untrained = testing.regression_model()
+    untrained_mse = float(np.mean(np.square(untrained(x) - y)))
+    config = training.LoopConfig(steps=400, log_every=50, checkpoint_every=200, progress=False)
+    _, metrics, _ = testing.train_regression(tmp_path, config)
+    assert untrained_mse > 1.0
+    assert metrics["regression/eval_mse"] < 0.05
+    assert metrics["regression/steps"] == 400
+    saved = files.read_json(tmp_path / "metrics.json")
+    assert saved["regression/eval_mse"] == pytest.approx(metrics["regression/eval_mse"])
+    assert files.read_json(tmp_path / "config.json")["steps"] == 400
+
+
+def test_tensorboard_has_training_scalars(tmp_path):
+    config = training.LoopConfig(steps=100, log_every=25, checkpoint_every=100, progress=False)
+    testing.train_regression(tmp_path, config)
+    accumulator = event_accumulator.EventAccumulator(str(tmp_path / "tb"))
+    accumulator.Reload()
+    tags = accumulator.Tags()["tensors"]
+    assert "regression/loss" in tags and "regression/eval_mse" in tags
+    steps = [event.step for event in accumulator.Tensors("regression/loss")]
+    assert steps == [25, 50, 75, 100]
+
+
+def test_resume_ends_with_the_same_weights(tmp_path):
+    # Dropout and shuffling make the run depend on RNG state and input position, which resume must restore.
+    kwargs = dict(dropout=0.2)
+    full, _, _ = testing.train_regression(
+        tmp_path / "full", training.LoopConfig(steps=120, log_every=10, checkpoint_every=50, progress=False), **kwargs
+    )
+    testing.train_regression(
+        tmp_path / "split", training.LoopConfig(steps=70, log_every=10, checkpoint_every=50, progress=False), **kwargs
+    )
+    resumed, metrics, _ = testing.train_regression(
+        tmp_path / "split", training.LoopConfig(steps=120, log_every=10, checkpoint_every=50, progress=False), **kwargs
+    )
+    assert metrics["regression/steps"] == 120
+    _assert_same_weights(_weights(full), _weights(resumed))
+
+
+def test_interrupt_saves_a_checkpoint_and_resumes(tmp_path):
+    config = training.LoopConfig(steps=90, log_every=10, checkpoint_every=1000, eval_every=30, progress=False)
+    full, _, _ = testing.train_regression(tmp_path / "full", config)
+
+    loop = training.TrainLoop(config, tmp_path / "interrupted", metrics_prefix="regression")
+    x, y = testing.regression_data()
+    with loop.strategy.scope():
+        import keras
+
+        model = testing.regression_model()
+        optimizer = keras.optimizers.Adam(1e-2)
+        optimizer.build(model.trainable_variables)
+
+    def evaluate(step):
+        if step == 30:
+            raise KeyboardInterrupt
+        return {}
+
+    with pytest.raises(KeyboardInterrupt):
+        loop.run(
+            training.GradientStep(testing.regression_loss_fn(model), model.trainable_variables, optimizer),
+            testing.regression_dataset_fn(x, y, 32),
+            checkpoint={"model": model, "optimizer": optimizer},
+            evaluate=evaluate,
+        )
+    assert tf.train.latest_checkpoint(tmp_path / "interrupted" / "ckpt").endswith("ckpt-30")
+    resumed, metrics, _ = testing.train_regression(tmp_path / "interrupted", config)
+    assert metrics["regression/steps"] == 90
+    _assert_same_weights(_weights(full), _weights(resumed))
+
+
+def test_steps_per_loop_keeps_results_and_event_steps(tmp_path):
+    base = training.LoopConfig(steps=50, log_every=10, checkpoint_every=20, progress=False)
+    single, single_metrics, _ = testing.train_regression(tmp_path / "one", base)
+    import dataclasses
+
+    chunked, chunked_metrics, _ = testing.train_regression(
+        tmp_path / "seven", dataclasses.replace(base, steps_per_loop=7)
+    )
+    _assert_same_weights(_weights(single), _weights(chunked))
+    assert sorted(os.listdir(tmp_path / "seven" / "ckpt")) == sorted(os.listdir(tmp_path / "one" / "ckpt"))
+    assert chunked_metrics["regression/steps"] == single_metrics["regression/steps"] == 50
+
+
+def test_xla_and_graph_steps_agree(tmp_path):
+    config = training.LoopConfig(steps=40, log_every=10, checkpoint_every=40, progress=False)
+    graph, _, _ = testing.train_regression(tmp_path / "graph", config, clip_norm=0.5)
+    xla, metrics, _ = testing.train_regression(tmp_path / "xla", config, clip_norm=0.5, jit_compile=True)
+    _assert_same_weights(_weights(graph), _weights(xla), atol=1e-4)
+    assert "regression/grad_norm" in metrics
+
+
+def test_divergence_stops_the_run_with_a_clear_error(tmp_path):
+    config = training.LoopConfig(steps=20, log_every=5, checkpoint_every=20, progress=False)
+    loop = training.TrainLoop(config, tmp_path)
+    dataset_fn = lambda context: tf.data.Dataset.from_tensors(tf.constant(1.0)).repeat()  # noqa: E731
+    with pytest.raises(training.TrainingDiverged, match=r"diverged at step 5.*train/loss"):
+        loop.run(lambda batch: {"loss": batch * float("nan")}, dataset_fn, checkpoint={})
+
+
+def test_step_function_must_return_a_dict(tmp_path):
+    loop = training.TrainLoop(training.LoopConfig(steps=5, progress=False), tmp_path)
+    dataset_fn = lambda context: tf.data.Dataset.from_tensors(tf.constant(1.0)).repeat()  # noqa: E731
+    with pytest.raises(TypeError, match="must return a dict"):
+        loop.run(lambda batch: batch, dataset_fn, checkpoint={})
