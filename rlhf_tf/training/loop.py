@@ -124,7 +124,7 @@ class TrainLoop:
             logging.info("Resumed from %s at step %d.", manager.latest_checkpoint, int(self.step.numpy()))
         start = int(self.step.numpy())
         iterator = iter(self.strategy.distribute_datasets_from_function(self._skipping(dataset_fn, start)))
-        train_chunk = self._compile(step_fn)
+        train_chunk = self._compile(step_fn, iterator)
 
         progress = Progress(
             config.steps,
@@ -140,7 +140,7 @@ class TrainLoop:
             with _sigterm_as_interrupt():
                 while step < config.steps:
                     count = min(config.steps_per_loop, self._steps_to_next_event(step))
-                    outputs = train_chunk(iterator, tf.constant(count, tf.int64))
+                    outputs = train_chunk(count)
                     step += count
                     progress.advance(count)
                     if timed_from is None:  # the first call compiles; time the steady state after it
@@ -182,10 +182,12 @@ class TrainLoop:
 
         return dataset_for_pipeline
 
-    def _compile(self, step_fn):
+    def _compile(self, step_fn, iterator):
+        """The compiled chunk of steps. The iterator is captured, not passed: a call then has no argument for
+        tf.function to inspect, which keeps the host's per-call cost at its minimum."""
         strategy = self.strategy
 
-        def one_step(iterator):
+        def one_step():
             per_replica = strategy.run(step_fn, args=(next(iterator),))
             if not isinstance(per_replica, dict):
                 raise TypeError(
@@ -198,13 +200,17 @@ class TrainLoop:
             }
 
         @tf.function
-        def train_chunk(iterator, count):
-            totals = one_step(iterator)
+        def train_many(count):
+            totals = one_step()
             for _ in tf.range(count - 1):
-                totals = {
-                    name: total + value for (name, total), value in zip(totals.items(), one_step(iterator).values())
-                }
+                totals = {name: total + value for (name, total), value in zip(totals.items(), one_step().values())}
             return {name: total / tf.cast(count, tf.float32) for name, total in totals.items()}
+
+        # A single step needs no while loop around it, and skipping the loop keeps per-call overhead at its minimum.
+        train_one = tf.function(one_step)
+
+        def train_chunk(count):
+            return train_one() if count == 1 else train_many(tf.constant(count, tf.int64))
 
         return train_chunk
 
