@@ -12,6 +12,8 @@ import sys
 # Subcommands that work today, in pipeline order, with their one-line purpose. A subcommand is listed here only
 # once its machinery exists.
 SUBCOMMANDS = {
+    "validate-data": "Check feedback files: shapes, counts, lengths, and every bad line with its number and field.",
+    "convert-data": "Convert feedback data between JSON Lines and TFRecord shards (optionally GZIP).",
     "info": "Show versions, Keras routing, devices and CPU features; --measure adds the fp32 matmul peak.",
 }
 

@@ -1,0 +1,1 @@
+"""Feedback data: records, JSONL/TFRecord/TFDS readers and writers, validation, and tf.data pipelines."""
