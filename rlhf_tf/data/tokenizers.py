@@ -117,7 +117,8 @@ def from_keras_hub(tokenizer, name="keras_hub"):
     end_id = getattr(tokenizer, "end_token_id", None)
     if end_id is None:
         raise UserInputError(
-            f"The tokenizer has no end token, which rlhf-tf needs to end responses. Received: {type(tokenizer).__name__}"
+            "The tokenizer has no end token, which rlhf-tf needs to end responses. "
+            f"Received: {type(tokenizer).__name__}"
         )
     pad_id = getattr(tokenizer, "pad_token_id", None)
     pad_id = 0 if pad_id is None else pad_id
