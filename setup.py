@@ -18,6 +18,8 @@ INSTALL_REQUIRES = [
     "keras-hub~=0.32.0",
     "numpy<2",
     "tensorflow-datasets>=4.9",
+    # tensorflow-datasets builds datasets through etils.epath, which imports it but does not declare it.
+    "importlib_resources",
     "tensorboard~=2.21.0",
     "absl-py>=2.0",
     "tqdm>=4.66",
