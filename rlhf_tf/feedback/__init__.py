@@ -1,0 +1,1 @@
+"""Feedback collection: the SQLite feedback store and simulated labelers standing in for people."""

@@ -1,0 +1,376 @@
+"""The feedback store: items awaiting labels and the labels people (or simulated labelers) gave, in SQLite.
+
+SQLite in WAL mode is the embedded default: one file, many readers, writers serialised by the database itself.
+Several processes may add items and labels at once (training runs, a labeling web app, scripts); every write is
+one `BEGIN IMMEDIATE` transaction, so no label is lost and an item never gets more labels than it wants: when two
+labelers answer the same item at once, one wins and the other gets `ItemAlreadyLabeled`.
+
+An item is a prompt with candidate responses (a pair, K responses to rank, or one response to rate) or two
+references to trajectory segments. A label records who answered (labeler id), what (a choice), when, how long it
+took, and an optional free-text comment.
+
+Choices by item kind:
+- comparison / segment_comparison: {"preferred": 0 or 1}, {"tie": true} or {"skip": true};
+- ranking: {"ranking": [indices, best first]} or {"skip": true};
+- rating: {"score": number} or {"skip": true}.
+"""
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import sqlite3
+import time
+
+from rlhf_tf.data import records
+from rlhf_tf.errors import UserInputError
+
+SCHEMA_VERSION = 1
+ITEM_KINDS = ("comparison", "ranking", "rating", "segment_comparison")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    prompt TEXT NOT NULL DEFAULT '',
+    candidates TEXT NOT NULL,
+    source TEXT NOT NULL DEFAULT '',
+    metadata TEXT NOT NULL DEFAULT '{}',
+    priority REAL NOT NULL DEFAULT 0,
+    labels_wanted INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS labels (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    labeler TEXT NOT NULL,
+    choice TEXT NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    seconds REAL,
+    created_at REAL NOT NULL,
+    UNIQUE (item_id, labeler)
+);
+CREATE INDEX IF NOT EXISTS labels_by_item ON labels (item_id);
+CREATE INDEX IF NOT EXISTS labels_by_labeler ON labels (labeler, id);
+CREATE INDEX IF NOT EXISTS items_by_priority ON items (priority DESC, id);
+"""
+
+
+class ItemAlreadyLabeled(Exception):
+    """The item has all the labels it wants (another labeler answered first)."""
+
+
+class AlreadyAnswered(Exception):
+    """This labeler has already answered this item."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    """Something to label.
+
+    Attributes:
+      kind: "comparison", "ranking", "rating" or "segment_comparison".
+      candidates: the responses (2 for a comparison, K >= 2 for a ranking, 1 for a rating), or two segment ids.
+      prompt: the context shown above the candidates.
+      source: who produced the item (a run directory, a policy name).
+      metadata: anything the producer wants back with the labels (JSON-serialisable), e.g. disagreement scores.
+      priority: higher is asked first (e.g. ensemble disagreement).
+      labels_wanted: how many labelers should answer it (more than 1 measures agreement between people).
+      id: set by the store.
+    """
+
+    kind: str
+    candidates: tuple
+    prompt: str = ""
+    source: str = ""
+    metadata: dict = dataclasses.field(default_factory=dict)
+    priority: float = 0.0
+    labels_wanted: int = 1
+    id: int = 0
+
+    def __post_init__(self):
+        if self.kind not in ITEM_KINDS:
+            raise UserInputError(f"`kind` must be one of {list(ITEM_KINDS)}. Received: kind={self.kind!r}")
+        wanted = {"comparison": 2, "segment_comparison": 2, "rating": 1}.get(self.kind)
+        count = len(self.candidates)
+        if (wanted is not None and count != wanted) or (self.kind == "ranking" and count < 2):
+            raise UserInputError(
+                f"A {self.kind} item needs {wanted or 'at least 2'} candidates. Received: {count} candidates"
+            )
+        if any(not isinstance(candidate, str) for candidate in self.candidates):
+            raise UserInputError("Candidates must be strings (responses or segment ids).")
+        if self.labels_wanted < 1:
+            raise UserInputError(f"`labels_wanted` must be >= 1. Received: labels_wanted={self.labels_wanted}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Label:
+    """One answer to one item."""
+
+    id: int
+    item_id: int
+    labeler: str
+    choice: dict
+    comment: str
+    seconds: float
+    created_at: float
+
+
+def validate_choice(kind, choice, candidates_count):
+    """Raises UserInputError unless `choice` is a valid answer for an item of `kind`."""
+    if not isinstance(choice, dict) or len(choice) != 1:
+        raise UserInputError(f"A choice is a one-key object such as {{'preferred': 0}}. Received: {choice!r}")
+    (key, value), = choice.items()
+    if key == "skip" and value is True:
+        return
+    if kind in ("comparison", "segment_comparison"):
+        if (key == "preferred" and value in (0, 1) and not isinstance(value, bool)) or (key == "tie" and value is True):
+            return
+    elif kind == "ranking":
+        if key == "ranking" and isinstance(value, list) and sorted(value) == list(range(candidates_count)):
+            return
+    elif kind == "rating":
+        if key == "score" and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return
+    raise UserInputError(f"Not a valid answer for a {kind} item (see rlhf_tf.feedback.store). Received: {choice!r}")
+
+
+class FeedbackStore:
+    """A feedback store in one SQLite file, safe for several processes.
+
+    Args:
+      path: the database file (created with its folder if missing).
+      timeout: seconds a writer waits for another writer's transaction before giving up.
+    """
+
+    def __init__(self, path, timeout=60.0):
+        self.path = os.fspath(path)
+        directory = os.path.dirname(self.path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        self._connection = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        self._connection.row_factory = sqlite3.Row
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._connection.execute("PRAGMA foreign_keys=ON")
+        with self._write() as cursor:
+            version = cursor.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise UserInputError(
+                    f"The feedback store was written by a newer rlhf-tf (schema {version}). Received: {self.path}"
+                )
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    cursor.execute(statement)
+            cursor.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self):
+        self._connection.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    @contextlib.contextmanager
+    def _write(self):
+        cursor = self._connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield cursor
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        else:
+            cursor.execute("COMMIT")
+
+    # Items -------------------------------------------------------------------------------------------------------
+
+    def add_items(self, items):
+        """Adds items in one transaction; returns their ids."""
+        now = time.time()
+        ids = []
+        with self._write() as cursor:
+            for item in items:
+                cursor.execute(
+                    "INSERT INTO items (kind, prompt, candidates, source, metadata, priority, labels_wanted, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        item.kind,
+                        item.prompt,
+                        json.dumps(list(item.candidates), ensure_ascii=False),
+                        item.source,
+                        json.dumps(item.metadata, ensure_ascii=False),
+                        float(item.priority),
+                        int(item.labels_wanted),
+                        now,
+                    ),
+                )
+                ids.append(cursor.lastrowid)
+        return ids
+
+    def item(self, item_id):
+        row = self._connection.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
+        if row is None:
+            raise UserInputError(f"No item with that id in {self.path}. Received: item_id={item_id}")
+        return _item(row)
+
+    def next_items(self, labeler, limit=1, kind=None):
+        """Items that still want labels and that `labeler` has not answered, highest priority first."""
+        query = (
+            "SELECT items.* FROM items WHERE "
+            "(SELECT COUNT(*) FROM labels WHERE labels.item_id = items.id AND labels.choice != '{\"skip\": true}')"
+            " < items.labels_wanted "
+            "AND NOT EXISTS (SELECT 1 FROM labels WHERE labels.item_id = items.id AND labels.labeler = ?)"
+        )
+        parameters = [labeler]
+        if kind is not None:
+            query += " AND items.kind = ?"
+            parameters.append(kind)
+        query += " ORDER BY items.priority DESC, items.id LIMIT ?"
+        parameters.append(int(limit))
+        return [_item(row) for row in self._connection.execute(query, parameters)]
+
+    def pending_count(self, labeler=None):
+        """How many items still want labels (from `labeler`, when given)."""
+        return len(self.next_items(labeler or "", limit=-1))
+
+    # Labels ------------------------------------------------------------------------------------------------------
+
+    def add_label(self, item_id, labeler, choice, comment="", seconds=None):
+        """Records one answer; returns the label id.
+
+        Raises:
+          ItemAlreadyLabeled: the item already has all the labels it wants (another labeler answered first).
+          AlreadyAnswered: this labeler answered this item before.
+          UserInputError: an unknown item, an empty labeler name or a choice that does not fit the item.
+        """
+        if not isinstance(labeler, str) or not labeler.strip():
+            raise UserInputError(f"`labeler` must be a non-empty name. Received: labeler={labeler!r}")
+        if not isinstance(comment, str):
+            raise UserInputError(f"`comment` must be a string. Received: {type(comment).__name__}")
+        with self._write() as cursor:
+            row = cursor.execute("SELECT kind, candidates, labels_wanted FROM items WHERE id = ?", (item_id,)).fetchone()
+            if row is None:
+                raise UserInputError(f"No item with that id in {self.path}. Received: item_id={item_id}")
+            validate_choice(row["kind"], choice, len(json.loads(row["candidates"])))
+            if "skip" not in choice:
+                answered = cursor.execute(
+                    "SELECT COUNT(*) FROM labels WHERE item_id = ? AND choice != '{\"skip\": true}'", (item_id,)
+                ).fetchone()[0]
+                if answered >= row["labels_wanted"]:
+                    raise ItemAlreadyLabeled(f"Item {item_id} already has the {answered} label(s) it wants.")
+            try:
+                cursor.execute(
+                    "INSERT INTO labels (item_id, labeler, choice, comment, seconds, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (item_id, labeler, json.dumps(choice, sort_keys=True), comment, seconds, time.time()),
+                )
+            except sqlite3.IntegrityError as error:
+                raise AlreadyAnswered(f"{labeler} has already answered item {item_id}.") from error
+            return cursor.lastrowid
+
+    def undo_last(self, labeler):
+        """Deletes `labeler`'s most recent label and returns it (None when there is none)."""
+        with self._write() as cursor:
+            row = cursor.execute(
+                "SELECT * FROM labels WHERE labeler = ? ORDER BY id DESC LIMIT 1", (labeler,)
+            ).fetchone()
+            if row is None:
+                return None
+            cursor.execute("DELETE FROM labels WHERE id = ?", (row["id"],))
+            return _label(row)
+
+    def labels(self, item_id=None, labeler=None):
+        query, parameters = "SELECT * FROM labels WHERE 1=1", []
+        if item_id is not None:
+            query += " AND item_id = ?"
+            parameters.append(item_id)
+        if labeler is not None:
+            query += " AND labeler = ?"
+            parameters.append(labeler)
+        return [_label(row) for row in self._connection.execute(query + " ORDER BY id", parameters)]
+
+    def counts(self):
+        """{"items": n, "labels": n, "labels/<labeler>": n, ...}"""
+        result = {
+            "items": self._connection.execute("SELECT COUNT(*) FROM items").fetchone()[0],
+            "labels": self._connection.execute("SELECT COUNT(*) FROM labels").fetchone()[0],
+        }
+        for row in self._connection.execute("SELECT labeler, COUNT(*) FROM labels GROUP BY labeler"):
+            result[f"labels/{row[0]}"] = row[1]
+        return result
+
+    def labeled(self, kind=None, since_label_id=0):
+        """(item, label) pairs for every non-skip label after `since_label_id`, in label order."""
+        query = (
+            "SELECT items.*, labels.id AS label_id, labels.labeler, labels.choice, labels.comment, labels.seconds,"
+            " labels.created_at AS labeled_at FROM labels JOIN items ON items.id = labels.item_id"
+            " WHERE labels.id > ? AND labels.choice != '{\"skip\": true}'"
+        )
+        parameters = [since_label_id]
+        if kind is not None:
+            query += " AND items.kind = ?"
+            parameters.append(kind)
+        pairs = []
+        for row in self._connection.execute(query + " ORDER BY labels.id", parameters):
+            label = Label(
+                row["label_id"], row["id"], row["labeler"], json.loads(row["choice"]), row["comment"], row["seconds"],
+                row["labeled_at"],
+            )
+            pairs.append((_item(row), label))
+        return pairs
+
+    # Export ------------------------------------------------------------------------------------------------------
+
+    def export_records(self, kind=None):
+        """Labels of text items as records: comparisons (ties kept as ties), rankings and ratings."""
+        exported = []
+        for item, label in self.labeled(kind):
+            if item.kind == "segment_comparison":
+                continue
+            identifier = f"item{item.id}-label{label.id}"
+            (key, value), = label.choice.items()
+            if item.kind == "comparison":
+                first, second = item.candidates
+                if key == "tie":
+                    exported.append(records.Comparison(item.prompt, first, second, tie=True, id=identifier))
+                else:
+                    chosen, rejected = (first, second) if value == 0 else (second, first)
+                    exported.append(records.Comparison(item.prompt, chosen, rejected, id=identifier))
+            elif item.kind == "ranking":
+                exported.append(records.Ranking(item.prompt, tuple(item.candidates[i] for i in value), id=identifier))
+            elif item.kind == "rating":
+                exported.append(records.Rating(item.prompt, item.candidates[0], float(value), id=identifier))
+        return exported
+
+    def export(self, output, kind="comparison", num_shards=1, compression=""):
+        """Writes one kind of labels to `output.jsonl`, or to TFRecord shards with that prefix; returns the count."""
+        from rlhf_tf.data import reader, tfrecord
+
+        exported = self.export_records(kind)
+        if os.fspath(output).endswith(".jsonl"):
+            return reader.write_jsonl(output, exported)
+        return tfrecord.write_tfrecords(exported, output, num_shards, compression)[1]
+
+
+def _item(row):
+    return Item(
+        kind=row["kind"],
+        candidates=tuple(json.loads(row["candidates"])),
+        prompt=row["prompt"],
+        source=row["source"],
+        metadata=json.loads(row["metadata"]),
+        priority=row["priority"],
+        labels_wanted=row["labels_wanted"],
+        id=row["id"],
+    )
+
+
+def _label(row):
+    return Label(
+        row["id"], row["item_id"], row["labeler"], json.loads(row["choice"]), row["comment"], row["seconds"],
+        row["created_at"],
+    )
