@@ -121,7 +121,7 @@ def validate_choice(kind, choice, candidates_count):
     """Raises UserInputError unless `choice` is a valid answer for an item of `kind`."""
     if not isinstance(choice, dict) or len(choice) != 1:
         raise UserInputError(f"A choice is a one-key object such as {{'preferred': 0}}. Received: {choice!r}")
-    (key, value), = choice.items()
+    ((key, value),) = choice.items()
     if key == "skip" and value is True:
         return
     if kind in ("comparison", "segment_comparison"):
@@ -252,7 +252,9 @@ class FeedbackStore:
         if not isinstance(comment, str):
             raise UserInputError(f"`comment` must be a string. Received: {type(comment).__name__}")
         with self._write() as cursor:
-            row = cursor.execute("SELECT kind, candidates, labels_wanted FROM items WHERE id = ?", (item_id,)).fetchone()
+            row = cursor.execute(
+                "SELECT kind, candidates, labels_wanted FROM items WHERE id = ?", (item_id,)
+            ).fetchone()
             if row is None:
                 raise UserInputError(f"No item with that id in {self.path}. Received: item_id={item_id}")
             validate_choice(row["kind"], choice, len(json.loads(row["candidates"])))
@@ -317,7 +319,12 @@ class FeedbackStore:
         pairs = []
         for row in self._connection.execute(query + " ORDER BY labels.id", parameters):
             label = Label(
-                row["label_id"], row["id"], row["labeler"], json.loads(row["choice"]), row["comment"], row["seconds"],
+                row["label_id"],
+                row["id"],
+                row["labeler"],
+                json.loads(row["choice"]),
+                row["comment"],
+                row["seconds"],
                 row["labeled_at"],
             )
             pairs.append((_item(row), label))
@@ -332,7 +339,7 @@ class FeedbackStore:
             if item.kind == "segment_comparison":
                 continue
             identifier = f"item{item.id}-label{label.id}"
-            (key, value), = label.choice.items()
+            ((key, value),) = label.choice.items()
             if item.kind == "comparison":
                 first, second = item.candidates
                 if key == "tie":
@@ -371,6 +378,11 @@ def _item(row):
 
 def _label(row):
     return Label(
-        row["id"], row["item_id"], row["labeler"], json.loads(row["choice"]), row["comment"], row["seconds"],
+        row["id"],
+        row["item_id"],
+        row["labeler"],
+        json.loads(row["choice"]),
+        row["comment"],
+        row["seconds"],
         row["created_at"],
     )
