@@ -195,8 +195,8 @@ class FeedbackStore:
         with self._write() as cursor:
             for item in items:
                 cursor.execute(
-                    "INSERT INTO items (kind, prompt, candidates, source, metadata, priority, labels_wanted, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO items (kind, prompt, candidates, source, metadata, priority, labels_wanted,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         item.kind,
                         item.prompt,
