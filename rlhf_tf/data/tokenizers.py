@@ -90,6 +90,13 @@ class ByteLevelTokenizer(Tokenizer):
         return self.tokenizer.detokenize(tf.ragged.boolean_mask(token_ids, token_ids < 256))
 
 
+class WordPieceTokenizer(Tokenizer):
+    """keras-hub WordPiece, detokenized without the space it puts before punctuation ("good ." -> "good.")."""
+
+    def _detokenize(self, token_ids):
+        return tf.strings.regex_replace(self.tokenizer.detokenize(token_ids), r" ([.,!?;:])", r"\1")
+
+
 def word_piece(vocabulary_path, lowercase=True):
     """A WordPiece tokenizer over a vocabulary file that holds "[PAD]" (id 0), "[UNK]" and "[END]"."""
     with tf.io.gfile.GFile(vocabulary_path) as handle:
@@ -103,7 +110,7 @@ def word_piece(vocabulary_path, lowercase=True):
     tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
         vocabulary=vocabulary, lowercase=lowercase, oov_token=UNKNOWN_TOKEN, special_tokens=[END_TOKEN]
     )
-    return Tokenizer(
+    return WordPieceTokenizer(
         tokenizer,
         vocabulary.index(PAD_TOKEN),
         vocabulary.index(END_TOKEN),

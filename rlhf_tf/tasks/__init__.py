@@ -1,0 +1,51 @@
+"""Bundled tasks: data to learn from and a gold judge to measure by.
+
+`get_task("reviews")` returns a `Task`; training commands take `--task=reviews`.
+"""
+
+import dataclasses
+
+from rlhf_tf.errors import UserInputError
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """A bundled task.
+
+    Attributes:
+      name: the task's name on the command line.
+      demonstrations: `count -> [Demonstration]`, the SFT corpus.
+      training_prompts: `count -> [Prompt]` from the training distribution (RL, pair sampling).
+      evaluation_prompts: `count -> [Prompt]` held out from training (1,000 by default in evaluations).
+      gold_score: `(prompts, responses) -> float32 [batch]`, the judge standing in for a person.
+      tokenizer: `() -> Tokenizer`, the task's default tokenizer.
+    """
+
+    name: str
+    demonstrations: object
+    training_prompts: object
+    evaluation_prompts: object
+    gold_score: object
+    tokenizer: object
+
+
+def _reviews():
+    from rlhf_tf.tasks.reviews import corpus, gold, vocabulary
+
+    return Task(
+        name="reviews",
+        demonstrations=lambda count=20_000: corpus.demonstrations(count),
+        training_prompts=lambda count=5000: corpus.training_prompts(count),
+        evaluation_prompts=lambda count=1000: corpus.evaluation_prompts(count),
+        gold_score=gold.score_batch,
+        tokenizer=vocabulary.tokenizer,
+    )
+
+
+TASKS = {"reviews": _reviews}
+
+
+def get_task(name):
+    if name not in TASKS:
+        raise UserInputError(f"Unknown task; bundled tasks are {sorted(TASKS)}. Received: task={name!r}")
+    return TASKS[name]()
