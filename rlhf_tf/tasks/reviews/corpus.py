@@ -182,7 +182,8 @@ class _Writer:
         return self.pick(
             [
                 f"I watched this {self.subject.category} with my "
-                f"{self.pick(['family', 'friends', 'sister', 'partner'])} last {self.pick(['weekend', 'night', 'week'])}.",
+                f"{self.pick(['family', 'friends', 'sister', 'partner'])} "
+                f"last {self.pick(['weekend', 'night', 'week'])}.",
                 "We saw it at the theater on a rainy evening.",
                 "I finally watched it after hearing about it for months.",
             ]
