@@ -84,3 +84,25 @@ def train_regression(
         evaluate=evaluate,
     )
     return model, metrics, loop
+
+
+def tiny_gpt2_preset(directory):
+    """Saves a 1-layer GPT-2 causal LM with a 6-token BPE vocabulary as a local keras-hub preset; returns its path.
+
+    Stands in for the hub presets users pass by name, which cannot be downloaded here.
+    """
+    import keras_hub
+
+    vocabulary = {"<|endoftext|>": 0, "a": 1, "b": 2, "Ġ": 3, "ab": 4, "Ġa": 5}
+    tokenizer = keras_hub.models.GPT2Tokenizer(vocabulary=vocabulary, merges=["a b", "Ġ a"])
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=len(vocabulary),
+        num_layers=1,
+        num_heads=1,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=16,
+    )
+    preprocessor = keras_hub.models.GPT2CausalLMPreprocessor(tokenizer=tokenizer, sequence_length=8)
+    keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=preprocessor).save_to_preset(str(directory))
+    return str(directory)
