@@ -1,0 +1,1 @@
+"""Language models: keras-hub causal LMs as policies, their fast functional forward pass, sampling and log-probs."""

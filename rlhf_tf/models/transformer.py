@@ -1,0 +1,212 @@
+"""A functional forward pass over a keras-hub GPT-2 backbone's own weights, with explicit positions and a KV cache.
+
+keras-hub's GPT2Backbone numbers positions 0..L-1 whatever the padding, and its cache is one stacked tensor that
+every decoding step slices and re-stacks. RL needs more: left-padded prompts whose real tokens start at position
+0, per-token log-probs from the sampling pass, and speed. This module computes exactly GPT-2's function (pre-layer
+norm decoder blocks, approximate GELU, learned positions, tied output embedding) from the backbone's variables:
+- `forward`: a teacher-forced pass with any positions and attention mask (differentiable: it reads the variables);
+- `prompt_pass` / `decode_step`: the cached pass the sampler runs, with separate K and V per layer laid out
+  [batch, heads, positions, head_dim], attention by einsum, and one fused QKV matmul per layer.
+Tests check it against the backbone's own logits.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+from tensorflow.compiler.tf2xla.python import xla
+
+from rlhf_tf.errors import UserInputError
+
+LAYER_NORM_EPSILON = 1e-5
+NEG_INF = -1e9
+
+
+@dataclasses.dataclass
+class LayerWeights:
+    attention_norm: tuple  # (gamma, beta)
+    qkv_kernel: tf.Tensor  # [hidden, 3 * heads * head_dim]
+    qkv_bias: tf.Tensor  # [3 * heads * head_dim]
+    output_kernel: tf.Tensor  # [heads * head_dim, hidden]
+    output_bias: tf.Tensor
+    feedforward_norm: tuple
+    intermediate_kernel: tf.Tensor
+    intermediate_bias: tf.Tensor
+    feedforward_kernel: tf.Tensor
+    feedforward_bias: tf.Tensor
+
+
+@dataclasses.dataclass
+class Weights:
+    """The tensors of a GPT-2 backbone, arranged for fast passes. Read them inside the function that uses them, so
+    gradients flow to the backbone's variables and the fused QKV kernel is built once per call, not per step."""
+
+    token_embedding: tf.Tensor  # [vocabulary, hidden]
+    position_embedding: tf.Tensor  # [max_positions, hidden]
+    layers: list
+    final_norm: tuple
+    num_heads: int
+    head_dim: int
+
+
+def check_supported(backbone):
+    """Raises a clear error for backbones whose architecture this module does not implement."""
+    import keras_hub
+
+    if not isinstance(backbone, keras_hub.models.GPT2Backbone):
+        raise UserInputError(
+            "rlhf-tf's sampler and log-prob passes implement GPT-2-style backbones (learned positions, pre-norm "
+            f"decoder blocks); train a GPT-2 preset or config. Received: {type(backbone).__name__}"
+        )
+
+
+def read_weights(backbone):
+    """`Weights` from a keras-hub GPT2Backbone (call inside tf.function / GradientTape scopes)."""
+
+    def value(variable):
+        return tf.convert_to_tensor(variable)
+
+    layers = []
+    for layer in backbone.transformer_layers:
+        attention = layer._self_attention_layer
+        hidden = attention._query_dense.kernel.shape[0]
+        kernels = [
+            tf.reshape(value(dense.kernel), [hidden, -1])
+            for dense in (attention._query_dense, attention._key_dense, attention._value_dense)
+        ]
+        biases = [
+            tf.reshape(value(dense.bias), [-1])
+            for dense in (attention._query_dense, attention._key_dense, attention._value_dense)
+        ]
+        layers.append(
+            LayerWeights(
+                attention_norm=(
+                    value(layer._self_attention_layer_norm.gamma),
+                    value(layer._self_attention_layer_norm.beta),
+                ),
+                qkv_kernel=tf.concat(kernels, axis=1),
+                qkv_bias=tf.concat(biases, axis=0),
+                output_kernel=tf.reshape(value(attention._output_dense.kernel), [-1, hidden]),
+                output_bias=value(attention._output_dense.bias),
+                feedforward_norm=(
+                    value(layer._feedforward_layer_norm.gamma),
+                    value(layer._feedforward_layer_norm.beta),
+                ),
+                intermediate_kernel=value(layer._feedforward_intermediate_dense.kernel),
+                intermediate_bias=value(layer._feedforward_intermediate_dense.bias),
+                feedforward_kernel=value(layer._feedforward_output_dense.kernel),
+                feedforward_bias=value(layer._feedforward_output_dense.bias),
+            )
+        )
+    first = backbone.transformer_layers[0]._self_attention_layer
+    return Weights(
+        token_embedding=value(backbone.token_embedding.embeddings),
+        position_embedding=value(backbone.position_embedding.position_embeddings),
+        layers=layers,
+        final_norm=(value(backbone.layer_norm.gamma), value(backbone.layer_norm.beta)),
+        num_heads=first._num_heads,
+        head_dim=first._key_dim,
+    )
+
+
+def _layer_norm(x, gamma_beta):
+    gamma, beta = gamma_beta
+    mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+    return (x - mean) * tf.math.rsqrt(variance + LAYER_NORM_EPSILON) * gamma + beta
+
+
+def _split_heads(x, weights):
+    """[batch, length, heads * head_dim] -> [batch, heads, length, head_dim]."""
+    batch, length = tf.shape(x)[0], tf.shape(x)[1]
+    x = tf.reshape(x, [batch, length, weights.num_heads, weights.head_dim])
+    return tf.transpose(x, [0, 2, 1, 3])
+
+
+def _merge_heads(x):
+    batch, heads, length, head_dim = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2], tf.shape(x)[3]
+    return tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [batch, length, heads * head_dim])
+
+
+def _attend(query, key, value, mask, weights):
+    """query [b, h, l, d], key/value [b, h, s, d], mask [b, 1 or h, l, s] bool -> [b, l, h * d]."""
+    scores = tf.einsum("bhld,bhsd->bhls", query, key) * (float(weights.head_dim) ** -0.5)
+    scores = tf.where(mask, scores, tf.cast(NEG_INF, scores.dtype))
+    probabilities = tf.nn.softmax(scores, axis=-1)
+    return _merge_heads(tf.einsum("bhls,bhsd->bhld", probabilities, value))
+
+
+def _feedforward(x, layer):
+    h = _layer_norm(x, layer.feedforward_norm)
+    h = tf.nn.gelu(tf.matmul(h, layer.intermediate_kernel) + layer.intermediate_bias, approximate=True)
+    return x + tf.matmul(h, layer.feedforward_kernel) + layer.feedforward_bias
+
+
+def _qkv(x, layer, weights):
+    fused = tf.matmul(_layer_norm(x, layer.attention_norm), layer.qkv_kernel) + layer.qkv_bias
+    query, key, value = tf.split(fused, 3, axis=-1)
+    return _split_heads(query, weights), _split_heads(key, weights), _split_heads(value, weights)
+
+
+def embed(weights, token_ids, positions):
+    return tf.gather(weights.token_embedding, token_ids) + tf.gather(weights.position_embedding, positions)
+
+
+def logits(weights, hidden):
+    """Final layer norm and the tied output embedding: [..., hidden] -> [..., vocabulary]."""
+    return tf.matmul(_layer_norm(hidden, weights.final_norm), weights.token_embedding, transpose_b=True)
+
+
+def positions_from_mask(mask):
+    """Positions that start at 0 on each row's first real token (left padding gets position 0 too)."""
+    return tf.maximum(tf.cumsum(tf.cast(mask, tf.int32), axis=1) - 1, 0)
+
+
+def causal_mask(key_mask):
+    """[batch, length] real-token mask -> [batch, 1, length, length]: causal, and never attending to padding."""
+    length = tf.shape(key_mask)[1]
+    causal = tf.linalg.band_part(tf.ones([length, length], tf.bool), -1, 0)
+    return tf.logical_and(causal[None, None], tf.cast(key_mask, tf.bool)[:, None, None, :])
+
+
+def forward(weights, token_ids, positions, attention_mask):
+    """Teacher-forced pass: hidden states [batch, length, hidden] (before the final norm)."""
+    x = embed(weights, token_ids, positions)
+    for layer in weights.layers:
+        query, key, value = _qkv(x, layer, weights)
+        x = x + tf.matmul(_attend(query, key, value, attention_mask, weights), layer.output_kernel) + layer.output_bias
+        x = _feedforward(x, layer)
+    return x
+
+
+def prompt_pass(weights, token_ids, mask, total_length):
+    """The prompt's pass for decoding: (last hidden [batch, hidden], caches) with caches sized `total_length`.
+
+    Caches are per layer (key, value), each [batch, heads, total_length, head_dim], filled for the prompt slots.
+    """
+    positions = positions_from_mask(mask)
+    attention_mask = causal_mask(mask)
+    x = embed(weights, token_ids, positions)
+    prompt_length = tf.shape(token_ids)[1]
+    padding = [[0, 0], [0, 0], [0, total_length - prompt_length], [0, 0]]
+    caches = []
+    for layer in weights.layers:
+        query, key, value = _qkv(x, layer, weights)
+        x = x + tf.matmul(_attend(query, key, value, attention_mask, weights), layer.output_kernel) + layer.output_bias
+        x = _feedforward(x, layer)
+        caches.append((tf.pad(key, padding), tf.pad(value, padding)))
+    return x[:, -1], caches
+
+
+def decode_step(weights, token, position, caches, cache_index, key_mask):
+    """One cached step: token [batch], position [batch], key_mask [batch, total] -> (hidden [batch, hidden], caches)."""
+    x = embed(weights, token[:, None], position[:, None])
+    mask = key_mask[:, None, None, :]
+    updated = []
+    for layer, (key_cache, value_cache) in zip(weights.layers, caches):
+        query, key, value = _qkv(x, layer, weights)
+        key_cache = xla.dynamic_update_slice(key_cache, key, [0, 0, cache_index, 0])
+        value_cache = xla.dynamic_update_slice(value_cache, value, [0, 0, cache_index, 0])
+        attended = _attend(query, key_cache, value_cache, mask, weights)
+        x = x + tf.matmul(attended, layer.output_kernel) + layer.output_bias
+        x = _feedforward(x, layer)
+        updated.append((key_cache, value_cache))
+    return x[:, 0], updated
