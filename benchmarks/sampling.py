@@ -71,16 +71,16 @@ def main():
         prompts = generator.integers(1, 256, size=(batch, PROMPT)).astype(np.int32)
         prompt_mask = np.ones((batch, PROMPT), bool)
         ours_seconds = time_median(
-            lambda: ours.generate(prompts, prompt_mask, [0, 1])["token_ids"].numpy(), args.repeats
+            lambda p=prompts, m=prompt_mask: ours.generate(p, m, [0, 1])["token_ids"].numpy(), args.repeats
         )
         token_ids = np.concatenate([prompts, np.zeros((batch, NEW), np.int32)], axis=1)
         padding_mask = np.concatenate([prompt_mask, np.zeros((batch, NEW), bool)], axis=1)
         inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
-        hub_seconds = time_median(lambda: causal_lm.generate(inputs, stop_token_ids=None), args.repeats)
+        hub_seconds = time_median(lambda x=inputs: causal_lm.generate(x, stop_token_ids=None), args.repeats)
         ratios[batch] = hub_seconds / ours_seconds
         print(
-            f"batch {batch}: rlhf-tf sampler {ours_seconds * 1e3:.0f} ms ({batch * NEW / ours_seconds:,.0f} new tokens/s, "
-            f"log-probs included); keras-hub generate {hub_seconds * 1e3:.0f} ms "
+            f"batch {batch}: rlhf-tf sampler {ours_seconds * 1e3:.0f} ms "
+            f"({batch * NEW / ours_seconds:,.0f} new tokens/s, log-probs included); keras-hub generate {hub_seconds * 1e3:.0f} ms "
             f"({batch * NEW / hub_seconds:,.0f} new tokens/s); speed-up {ratios[batch]:.2f}x"
         )
     verdict = "PASS" if ratios[64] >= 2.0 and ratios[16] >= 1.7 else "FAIL"
