@@ -80,7 +80,8 @@ def main():
         ratios[batch] = hub_seconds / ours_seconds
         print(
             f"batch {batch}: rlhf-tf sampler {ours_seconds * 1e3:.0f} ms "
-            f"({batch * NEW / ours_seconds:,.0f} new tokens/s, log-probs included); keras-hub generate {hub_seconds * 1e3:.0f} ms "
+            f"({batch * NEW / ours_seconds:,.0f} new tokens/s, log-probs included); "
+            f"keras-hub generate {hub_seconds * 1e3:.0f} ms "
             f"({batch * NEW / hub_seconds:,.0f} new tokens/s); speed-up {ratios[batch]:.2f}x"
         )
     verdict = "PASS" if ratios[64] >= 2.0 and ratios[16] >= 1.7 else "FAIL"
