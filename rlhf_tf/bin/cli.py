@@ -14,6 +14,8 @@ import sys
 SUBCOMMANDS = {
     "validate-data": "Check feedback files: shapes, counts, lengths, and every bad line with its number and field.",
     "convert-data": "Convert feedback data between JSON Lines and TFRecord shards (optionally GZIP).",
+    "sft": "Supervised fine-tuning of a language policy on demonstrations (--task=reviews or --data=FILE).",
+    "generate": "Sample responses from a policy run directory, saved policy, preset or SavedModel.",
     "info": "Show versions, Keras routing, devices and CPU features; --measure adds the fp32 matmul peak.",
 }
 

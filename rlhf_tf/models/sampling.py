@@ -81,12 +81,12 @@ class Sampler:
     ```
     """
 
-    def __init__(self, backbone, end_id, pad_id, config=SamplingConfig()):
+    def __init__(self, backbone, end_id, pad_id, config=None):
         transformer.check_supported(backbone)
         self.backbone = backbone
         self.end_id = int(end_id)
         self.pad_id = int(pad_id)
-        self.config = config
+        self.config = config = config or SamplingConfig()
         self._generate = tf.function(self._generate_graph, jit_compile=config.jit_compile)
 
     def generate(self, prompt_ids, prompt_mask, seed):

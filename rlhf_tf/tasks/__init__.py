@@ -15,6 +15,7 @@ class Task:
     Attributes:
       name: the task's name on the command line.
       demonstrations: `count -> [Demonstration]`, the SFT corpus.
+      held_out_demonstrations: `count -> [Demonstration]` about subjects kept out of training (perplexity).
       training_prompts: `count -> [Prompt]` from the training distribution (RL, pair sampling).
       evaluation_prompts: `count -> [Prompt]` held out from training (1,000 by default in evaluations).
       gold_score: `(prompts, responses) -> float32 [batch]`, the judge standing in for a person.
@@ -23,6 +24,7 @@ class Task:
 
     name: str
     demonstrations: object
+    held_out_demonstrations: object
     training_prompts: object
     evaluation_prompts: object
     gold_score: object
@@ -35,6 +37,7 @@ def _reviews():
     return Task(
         name="reviews",
         demonstrations=lambda count=20_000: corpus.demonstrations(count),
+        held_out_demonstrations=lambda count=1000: corpus.demonstrations(count, seed=777, held_out=True),
         training_prompts=lambda count=5000: corpus.training_prompts(count),
         evaluation_prompts=lambda count=1000: corpus.evaluation_prompts(count),
         gold_score=gold.score_batch,

@@ -254,9 +254,12 @@ def _pick_subject(rng, held_out):
     return rng.choice(_subjects_by_kind(held_out, rng.choice(["product", "movie"])))
 
 
-def demonstrations(count=20_000, seed=0):
-    """Training demonstrations: `Demonstration(prompt, completion)` records."""
-    return [records.Demonstration(review.prompt, review.completion) for review in generate_reviews(count, seed)]
+def demonstrations(count=20_000, seed=0, held_out=False):
+    """`Demonstration(prompt, completion)` records (training subjects, or held-out ones)."""
+    return [
+        records.Demonstration(review.prompt, review.completion)
+        for review in generate_reviews(count, seed, held_out=held_out)
+    ]
 
 
 def evaluation_prompts(count=1000, seed=12345):

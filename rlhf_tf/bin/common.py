@@ -1,0 +1,65 @@
+"""Flags shared by the training binaries, and their translation into configs (flags live only in binaries).
+
+Each flag's full meaning is documented once, in the config dataclass field it sets (named in the help text).
+"""
+
+from absl import flags
+
+from rlhf_tf import training
+
+OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Run directory (README, 'Run directories'). Reruns resume.")
+STEPS = flags.DEFINE_integer("steps", None, "LoopConfig.steps: total optimizer steps (default: the command's).")
+SEED = flags.DEFINE_integer("seed", 0, "LoopConfig.seed: seeds everything; recorded in config.json.")
+LOG_EVERY = flags.DEFINE_integer("log_every", None, "LoopConfig.log_every.")
+CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", None, "LoopConfig.checkpoint_every.")
+STRATEGY = flags.DEFINE_enum("strategy", "auto", list(training.distribution.STRATEGIES), "tf.distribute strategy.")
+CPU_DEVICES = flags.DEFINE_integer(
+    "cpu_devices", 0, "Split the CPU into this many logical devices (to try multi-device strategies); 0: don't."
+)
+SKIP_BAD_RECORDS = flags.DEFINE_bool(
+    "skip_bad_records",
+    False,
+    "Skip malformed records (copied with reasons to rejected_records.jsonl) instead of stopping.",
+)
+FORMAT = flags.DEFINE_enum(
+    "format",
+    None,
+    ["pairwise", "transcript", "chat", "ranking", "rating", "demonstration", "prompt", "segments"],
+    "Force the JSONL shape of the data.",
+)
+SEQ_LEN = flags.DEFINE_integer("seq_len", None, "PipelineConfig.seq_len: max tokens per sequence.")
+MAX_PROMPT_TOKENS = flags.DEFINE_integer("max_prompt_tokens", None, "PipelineConfig.max_prompt_tokens.")
+BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "PipelineConfig.batch_size (global).")
+PROGRESS = flags.DEFINE_bool("progress", True, "LoopConfig.progress: show progress bars.")
+
+
+def prepare():
+    """Call first in main(): sets up logical CPU devices before TensorFlow initialises them."""
+    if CPU_DEVICES.value:
+        training.configure_cpu_devices(CPU_DEVICES.value)
+    if not OUTPUT_DIR.value:
+        from rlhf_tf.errors import UserInputError
+
+        raise UserInputError("--output_dir is required.")
+
+
+def loop_config(default):
+    """`default` (a LoopConfig) with the flags that were given."""
+    import dataclasses
+
+    changes = {"seed": SEED.value, "progress": PROGRESS.value}
+    for name, flag in (("steps", STEPS), ("log_every", LOG_EVERY), ("checkpoint_every", CHECKPOINT_EVERY)):
+        if flag.value is not None:
+            changes[name] = flag.value
+    return dataclasses.replace(default, **changes)
+
+
+def pipeline_config(default):
+    """`default` (a PipelineConfig) with the flags that were given, seeded by --seed."""
+    import dataclasses
+
+    changes = {"seed": SEED.value}
+    for name, flag in (("seq_len", SEQ_LEN), ("max_prompt_tokens", MAX_PROMPT_TOKENS), ("batch_size", BATCH_SIZE)):
+        if flag.value is not None:
+            changes[name] = flag.value
+    return dataclasses.replace(default, **changes)

@@ -1,0 +1,69 @@
+"""Every servable object leaves through this module as a SavedModel (README, "SavedModels for serving").
+
+- `export_policy`: `serving_default(prompt: string [None]) -> {"response": string [None]}` with tokenization, the
+  KV-cached decoding loop (XLA) and detokenization inside the graph.
+The SavedModels load with `tf.saved_model.load` in a process that imports TensorFlow (and tensorflow_text where
+WordPiece ops are used) and nothing of rlhf-tf or keras-hub.
+"""
+
+import os
+
+import tensorflow as tf
+
+from rlhf_tf.models import sampling
+
+
+def _left_pad_prompts(tokenizer, prompts, max_prompt_tokens):
+    """Tokenize, keep each prompt's last `max_prompt_tokens` tokens, left-pad to exactly that length."""
+    tokens = tokenizer.tokenize(prompts)
+    lengths = tokens.row_lengths()
+    keep = tf.minimum(lengths, max_prompt_tokens)
+    starts = tokens.row_starts() + lengths - keep
+    kept = tf.RaggedTensor.from_row_lengths(
+        tf.gather(tokens.values, tf.ragged.range(starts, starts + keep).values), keep
+    )
+    batch = tf.shape(prompts)[0]
+    padding = max_prompt_tokens - tf.cast(keep, tf.int32)
+    positions = tf.range(max_prompt_tokens)[None, :] - padding[:, None]
+    mask = positions >= 0
+    gathered = tf.gather(kept.values, tf.cast(kept.row_starts(), tf.int32)[:, None] + tf.maximum(positions, 0))
+    ids = tf.where(mask, gathered, tf.fill([batch, max_prompt_tokens], tf.constant(tokenizer.pad_id, tf.int32)))
+    return ids, mask
+
+
+class PolicyServer(tf.Module):
+    """The exported policy: prompts in, sampled responses out."""
+
+    def __init__(self, causal_lm, tokenizer, sampling_config, max_prompt_tokens):
+        super().__init__(name="policy")
+        self.causal_lm = causal_lm
+        self.keras_tokenizer = tokenizer.tokenizer
+        self._tokenizer = tokenizer
+        self._sampler = sampling.Sampler(causal_lm.backbone, tokenizer.end_id, tokenizer.pad_id, sampling_config)
+        self._max_prompt_tokens = max_prompt_tokens
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt")])
+    def serve(self, prompt):
+        ids, mask = _left_pad_prompts(self._tokenizer, prompt, self._max_prompt_tokens)
+        seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int32)
+        out = self._sampler._generate(ids, mask, seed)
+        return {"response": self._tokenizer.detokenize(out["token_ids"], out["mask"])}
+
+
+def export_policy(causal_lm, tokenizer, path, sampling_config=None, max_prompt_tokens=32):
+    """Writes the policy SavedModel to `path` (replacing it atomically); returns the path."""
+    sampling_config = sampling_config or sampling.SamplingConfig()
+    server = PolicyServer(causal_lm, tokenizer, sampling_config, max_prompt_tokens)
+    return _save(server, path, {"serving_default": server.serve})
+
+
+def _save(module, path, signatures):
+    path = os.fspath(path)
+    temporary = f"{path}.tmp"
+    if tf.io.gfile.exists(temporary):
+        tf.io.gfile.rmtree(temporary)
+    tf.saved_model.save(module, temporary, signatures=signatures)
+    if tf.io.gfile.exists(path):
+        tf.io.gfile.rmtree(path)
+    tf.io.gfile.rename(temporary, path)
+    return path

@@ -1,0 +1,152 @@
+"""Language policies: keras-hub GPT-2 causal LMs built from a config or loaded from a preset, saved with their
+tokenizer so that a run directory is all a later stage (reward model, RL, serving) needs.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+
+import keras_hub
+import tensorflow as tf
+
+from rlhf_tf import configs, files
+from rlhf_tf.data import tokenizers
+from rlhf_tf.errors import UserInputError
+from rlhf_tf.models import transformer
+
+POLICY_DIR = "policy"
+TOKENIZER_FILE = "rlhf_tokenizer.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyConfig:
+    """The policy network.
+
+    Attributes:
+      preset: a keras-hub preset name, a local preset directory, or an rlhf-tf run directory / saved policy to
+        start from; empty builds a fresh GPT-2 from the fields below.
+      num_layers, num_heads, hidden_dim, intermediate_dim: the GPT-2 shape for fresh models.
+      max_sequence_length: the longest sequence (prompt + response) the position embedding covers.
+      dropout: dropout in the backbone while training (0 for RL and for reference passes; keras-hub's default 0.1
+        is overridden).
+    """
+
+    preset: str = ""
+    num_layers: int = 2
+    num_heads: int = 4
+    hidden_dim: int = 128
+    intermediate_dim: int = 512
+    max_sequence_length: int = 128
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        configs.require_positive(
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            hidden_dim=self.hidden_dim,
+            intermediate_dim=self.intermediate_dim,
+            max_sequence_length=self.max_sequence_length,
+        )
+        configs.require(
+            self.hidden_dim % self.num_heads == 0,
+            "`hidden_dim` must be a multiple of `num_heads`.",
+            hidden_dim=self.hidden_dim,
+            num_heads=self.num_heads,
+        )
+        configs.require(0 <= self.dropout < 1, "`dropout` must be in [0, 1).", dropout=self.dropout)
+
+
+def build_policy(config, vocabulary_size):
+    """A fresh `keras_hub.models.GPT2CausalLM` (no preprocessor: rlhf-tf's pipelines tokenize)."""
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=vocabulary_size,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        hidden_dim=config.hidden_dim,
+        intermediate_dim=config.intermediate_dim,
+        max_sequence_length=config.max_sequence_length,
+        dropout=config.dropout,
+    )
+    return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+
+
+def save_policy(directory, causal_lm, tokenizer):
+    """Saves the model as a keras-hub preset plus rlhf-tf's tokenizer description (and vocabulary file)."""
+    directory = os.fspath(directory)
+    temporary = directory + ".tmp"
+    if os.path.exists(temporary):
+        shutil.rmtree(temporary)
+    causal_lm.save_to_preset(temporary)
+    description = {"name": tokenizer.name, "pad_id": tokenizer.pad_id, "end_id": tokenizer.end_id}
+    if tokenizer.name.startswith("wordpiece:"):
+        shutil.copyfile(tokenizer.name.split(":", 1)[1], os.path.join(temporary, "vocabulary.txt"))
+        description["vocabulary"] = "vocabulary.txt"
+    files.atomic_write_json(os.path.join(temporary, TOKENIZER_FILE), description)
+    if os.path.exists(directory):
+        shutil.rmtree(directory)
+    os.replace(temporary, directory)
+    return directory
+
+
+def _policy_directory(path):
+    path = os.fspath(path)
+    if os.path.isdir(os.path.join(path, POLICY_DIR)):
+        return os.path.join(path, POLICY_DIR)
+    return path
+
+
+def load_tokenizer(path):
+    """The tokenizer saved with a policy (or a keras-hub preset's own)."""
+    directory = _policy_directory(path)
+    description_path = os.path.join(directory, TOKENIZER_FILE)
+    if os.path.exists(description_path):
+        description = files.read_json(description_path)
+        if description["name"] == "byte":
+            return tokenizers.ByteLevelTokenizer()
+        if "vocabulary" in description:
+            return tokenizers.word_piece(os.path.join(directory, description["vocabulary"]))
+        return tokenizers.resolve_tokenizer(description["name"])
+    return tokenizers.resolve_tokenizer(directory)
+
+
+def load_policy(path, dropout=None):
+    """(causal_lm, tokenizer) from an rlhf-tf run directory, a saved policy, or a keras-hub preset."""
+    directory = _policy_directory(path)
+    try:
+        causal_lm = keras_hub.models.CausalLM.from_preset(directory, preprocessor=None)
+    except Exception as error:  # keras-hub raises several types for unknown or unreachable presets
+        raise UserInputError(
+            "Could not load a policy: give an rlhf-tf run directory (with policy/), a saved policy, a keras-hub "
+            f"preset name or a local preset directory. Loading failed with {type(error).__name__}: {error}. "
+            f"Received: {path}"
+        ) from error
+    transformer.check_supported(causal_lm.backbone)
+    if dropout is not None:
+        set_dropout(causal_lm, dropout)
+    return causal_lm, load_tokenizer(path)
+
+
+def set_dropout(causal_lm, rate):
+    """Sets every Dropout layer's rate (0 turns dropout off for RL and reference passes)."""
+    import keras
+
+    for layer in causal_lm.backbone._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = rate
+
+
+def describe(causal_lm):
+    """A short JSON-able description of the model (for configs and reports)."""
+    backbone = causal_lm.backbone
+    return json.loads(
+        json.dumps(
+            {
+                "class": type(causal_lm).__name__,
+                "parameters": int(sum(int(tf.size(w)) for w in backbone.weights)),
+                "num_layers": backbone.num_layers,
+                "hidden_dim": backbone.hidden_dim,
+                "vocabulary_size": backbone.vocabulary_size,
+            }
+        )
+    )

@@ -1,0 +1,101 @@
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from rlhf_tf.errors import UserInputError
+from rlhf_tf.models import sampling, transformer
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    keras.utils.set_random_seed(0)
+    return keras_hub.models.GPT2Backbone(
+        vocabulary_size=40,
+        num_layers=2,
+        num_heads=2,
+        hidden_dim=16,
+        intermediate_dim=32,
+        max_sequence_length=48,
+        dropout=0.0,
+    )
+
+
+def _prompts():
+    rng = np.random.default_rng(0)
+    ids = rng.integers(3, 40, size=(4, 8)).astype(np.int32)
+    mask = np.ones((4, 8), bool)
+    mask[1, :3] = False
+    mask[2, :7] = False
+    ids[~mask] = 0
+    return ids, mask
+
+
+def test_forward_matches_keras_hub_backbone(backbone):
+    rng = np.random.default_rng(1)
+    ids = rng.integers(1, 40, size=(3, 12))
+    mask = np.ones((3, 12), bool)
+    mask[2, 9:] = False
+    reference = backbone.token_embedding(backbone({"token_ids": ids, "padding_mask": mask}), reverse=True)
+    weights = transformer.read_weights(backbone)
+    positions = np.tile(np.arange(12), (3, 1))
+    ours = transformer.logits(weights, transformer.forward(weights, ids, positions, transformer.causal_mask(mask)))
+    np.testing.assert_allclose(np.array(ours)[mask], np.array(reference)[mask], atol=1e-5)
+
+
+def test_left_padding_does_not_change_a_prompts_logits(backbone):
+    weights = transformer.read_weights(backbone)
+    ids = np.array([[5, 6, 7, 8]], np.int32)
+    padded = np.array([[0, 0, 5, 6, 7, 8]], np.int32)
+    padded_mask = padded != 0
+
+    def last_logits(token_ids, mask):
+        hidden = transformer.forward(
+            weights, token_ids, transformer.positions_from_mask(mask), transformer.causal_mask(mask)
+        )
+        return transformer.logits(weights, hidden)[:, -1]
+
+    np.testing.assert_allclose(last_logits(ids, ids != 0), last_logits(padded, padded_mask), atol=1e-5)
+
+
+def test_sampling_logprobs_match_a_teacher_forced_pass(backbone):
+    ids, mask = _prompts()
+    sampler = sampling.Sampler(backbone, end_id=2, pad_id=0, config=sampling.SamplingConfig(max_new_tokens=16))
+    out = sampler.generate(ids, mask, [3, 4])
+    logprobs, entropy = sampling.response_logprobs(backbone, ids, mask, out["token_ids"], out["mask"])
+    difference = np.abs(logprobs.numpy() - out["logprobs"].numpy()).max()
+    assert difference < sampling.LOGPROB_TOLERANCE
+    assert np.all(entropy.numpy()[out["mask"].numpy()] > 0)
+    # Rows that emitted the end token stop there: the end token is the last masked-in token.
+    for row, row_mask in zip(out["token_ids"].numpy(), out["mask"].numpy()):
+        if 2 in row[row_mask]:
+            assert row[row_mask][-1] == 2 and list(row[row_mask]).count(2) == 1
+    # Same seed, same samples; another seed, other samples.
+    again = sampler.generate(ids, mask, [3, 4])
+    np.testing.assert_array_equal(again["token_ids"], out["token_ids"])
+    assert not np.array_equal(sampler.generate(ids, mask, [5, 6])["token_ids"], out["token_ids"])
+
+
+def test_without_end_token_every_row_makes_max_new_tokens(backbone):
+    ids, mask = _prompts()
+    config = sampling.SamplingConfig(max_new_tokens=10, stop_at_end=False)
+    out = sampling.Sampler(backbone, end_id=2, pad_id=0, config=config).generate(ids, mask, [0, 0])
+    assert out["mask"].numpy().all() and out["token_ids"].shape == (4, 10)
+
+
+def test_top_k_and_top_p_restrict_the_distribution():
+    logits = tf.constant([[4.0, 3.0, 2.0, 1.0, 0.0]])
+    top_k = sampling.filter_logits(logits, 1.0, top_k=2).numpy()
+    assert np.isfinite(top_k[0, :2]).all() and np.isinf(top_k[0, 2:]).all()
+    probabilities = tf.nn.softmax(logits).numpy()[0]  # 0.64, 0.24, 0.09, ...
+    top_p = sampling.filter_logits(logits, 1.0, top_p=0.8).numpy()
+    assert np.isfinite(top_p[0, :2]).all() and np.isinf(top_p[0, 2:]).all() and probabilities[0] < 0.8
+    np.testing.assert_allclose(sampling.filter_logits(logits, 2.0).numpy(), logits.numpy() / 2)
+
+
+def test_unsupported_backbones_and_bad_settings_are_refused():
+    with pytest.raises(UserInputError, match="GPT-2-style backbones"):
+        transformer.check_supported(keras.layers.Dense(2))
+    with pytest.raises(UserInputError, match="`top_p` must be in"):
+        sampling.SamplingConfig(top_p=0.0)
