@@ -13,6 +13,10 @@ def run_binary(main, argv=None):
     """Runs an absl `main(argv)`: Ctrl-C exits 130 after the loop saved its checkpoint; bad input exits 2."""
 
     def guarded(arguments):
+        # TensorFlow's own INFO lines (checkpoint sharding callbacks and such) drown the progress bars.
+        import logging as python_logging
+
+        python_logging.getLogger("tensorflow").setLevel(python_logging.WARNING)
         try:
             return main(arguments)
         except KeyboardInterrupt:

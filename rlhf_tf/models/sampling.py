@@ -144,11 +144,14 @@ class Sampler:
         return {"token_ids": tokens, "mask": masks, "logprobs": logprobs}
 
 
-def response_logprobs(backbone, prompt_ids, prompt_mask, response_ids, response_mask, temperature=1.0, weights=None):
-    """Teacher-forced per-token log-probs and entropies of responses after left-padded prompts.
+def teacher_forced(
+    backbone, prompt_ids, prompt_mask, response_ids, response_mask, temperature=1.0, value_head=None, weights=None
+):
+    """One teacher-forced pass over left-padded prompts and their responses.
 
-    Returns (logprobs [batch, response_length], entropy [batch, response_length]), zero where the mask is off.
-    Differentiable with respect to the backbone's variables (PPO's policy loss uses it).
+    Returns {"logprobs", "entropy"} [batch, response_length] (and "values" when a `ValueHead` is given: the value
+    of the state each response token is chosen in, read from the same hidden states), zero where the mask is off.
+    Differentiable with respect to the backbone's (and the head's) variables.
     """
     weights = weights or transformer.read_weights(backbone)
     response_mask = tf.cast(response_mask, tf.bool)
@@ -162,4 +165,17 @@ def response_logprobs(backbone, prompt_ids, prompt_mask, response_ids, response_
     token_logprobs = tf.gather(log_probabilities, response_ids, batch_dims=2)
     entropy = -tf.reduce_sum(tf.exp(log_probabilities) * log_probabilities, axis=-1)
     zeros = tf.zeros_like(token_logprobs)
-    return tf.where(response_mask, token_logprobs, zeros), tf.where(response_mask, entropy, zeros)
+    outputs = {
+        "logprobs": tf.where(response_mask, token_logprobs, zeros),
+        "entropy": tf.where(response_mask, entropy, zeros),
+    }
+    if value_head is not None:
+        outputs["values"] = tf.where(response_mask, tf.cast(value_head(predicting), tf.float32), zeros)
+    return outputs
+
+
+def response_logprobs(backbone, prompt_ids, prompt_mask, response_ids, response_mask, temperature=1.0):
+    """Teacher-forced per-token (log-probs, entropies) of responses after left-padded prompts (see
+    `teacher_forced`)."""
+    outputs = teacher_forced(backbone, prompt_ids, prompt_mask, response_ids, response_mask, temperature)
+    return outputs["logprobs"], outputs["entropy"]

@@ -6,6 +6,7 @@ summed across replicas (which Keras optimizers do), are the gradients of the glo
 replicas take the same step on the same global batch.
 """
 
+import functools
 import json
 import os
 
@@ -71,14 +72,20 @@ def create_strategy(kind="auto"):
         return tf.distribute.get_strategy()
     if kind == "mirrored":
         gpus = tf.config.list_logical_devices("GPU")
-        devices = [device.name for device in (gpus or tf.config.list_logical_devices("CPU"))]
-        return tf.distribute.MirroredStrategy(devices)
+        return _mirrored(tuple(device.name for device in (gpus or tf.config.list_logical_devices("CPU"))))
     if kind == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", ""))
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+@functools.lru_cache(maxsize=None)
+def _mirrored(devices):
+    # One MirroredStrategy per device set and process: separate instances number their collective ops from the
+    # same keys, and two collectives of different shapes under one key abort each other.
+    return tf.distribute.MirroredStrategy(list(devices))
 
 
 def is_chief(strategy):

@@ -99,3 +99,19 @@ def test_unsupported_backbones_and_bad_settings_are_refused():
         transformer.check_supported(keras.layers.Dense(2))
     with pytest.raises(UserInputError, match="`top_p` must be in"):
         sampling.SamplingConfig(top_p=0.0)
+
+
+def test_value_head_reads_the_same_pass(backbone):
+    from rlhf_tf.models.value import ValueHead
+
+    ids, mask = _prompts()
+    out = sampling.Sampler(backbone, 2, 0, sampling.SamplingConfig(max_new_tokens=6)).generate(ids, mask, [1, 1])
+    head = ValueHead(hidden_dim=16)
+    with tf.GradientTape() as tape:
+        outputs = sampling.teacher_forced(backbone, ids, mask, out["token_ids"], out["mask"], value_head=head)
+        loss = tf.reduce_sum(outputs["values"] ** 2) - tf.reduce_sum(outputs["logprobs"])
+    assert outputs["values"].shape == (4, 6)
+    assert np.all(outputs["values"].numpy()[~out["mask"].numpy()] == 0)
+    gradients = tape.gradient(loss, head.trainable_variables + backbone.trainable_variables)
+    assert all(gradient is not None for gradient in gradients[:2])
+    np.testing.assert_allclose(outputs["logprobs"], out["logprobs"], atol=sampling.LOGPROB_TOLERANCE)
