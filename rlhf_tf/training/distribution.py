@@ -81,7 +81,7 @@ def create_strategy(kind="auto"):
     return tf.distribute.TPUStrategy(resolver)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _mirrored(devices):
     # One MirroredStrategy per device set and process: separate instances number their collective ops from the
     # same keys, and two collectives of different shapes under one key abort each other.
