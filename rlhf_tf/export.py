@@ -2,6 +2,8 @@
 
 - `export_policy`: `serving_default(prompt: string [None]) -> {"response": string [None]}` with tokenization, the
   KV-cached decoding loop (XLA) and detokenization inside the graph.
+- `export_reward`: `serving_default(prompt: string [None], response: string [None]) -> {"score": float32 [None]}`,
+  tokenization and the truncation rule inside the graph, scores normalised as the model was.
 The SavedModels load with `tf.saved_model.load` in a process that imports TensorFlow (and tensorflow_text where
 WordPiece ops are used) and nothing of rlhf-tf or keras-hub.
 """
@@ -54,6 +56,46 @@ def export_policy(causal_lm, tokenizer, path, sampling_config=None, max_prompt_t
     """Writes the policy SavedModel to `path` (replacing it atomically); returns the path."""
     sampling_config = sampling_config or sampling.SamplingConfig()
     server = PolicyServer(causal_lm, tokenizer, sampling_config, max_prompt_tokens)
+    return _save(server, path, {"serving_default": server.serve})
+
+
+class RewardServer(tf.Module):
+    """The exported reward model: (prompt, response) strings in, normalised scores out."""
+
+    def __init__(self, reward_model, tokenizer, seq_len, max_prompt_tokens):
+        super().__init__(name="reward")
+        self.reward_model = reward_model
+        self.keras_tokenizer = tokenizer.tokenizer
+        self._tokenizer = tokenizer
+        self._seq_len = seq_len
+        self._max_prompt_tokens = max_prompt_tokens
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="prompt"),
+            tf.TensorSpec([None], tf.string, name="response"),
+        ]
+    )
+    def serve(self, prompt, response):
+        from rlhf_tf.data import pipelines
+
+        sequences, _, _ = pipelines.join_prompt_and_response(
+            self._tokenizer.tokenize(prompt),
+            self._tokenizer.tokenize(response),
+            self._seq_len,
+            self._max_prompt_tokens,
+            self._tokenizer.end_id,
+        )
+        shape = tf.stack([sequences.nrows(), tf.constant(self._seq_len, tf.int64)])
+        token_ids = sequences.to_tensor(default_value=self._tokenizer.pad_id, shape=shape)
+        padding_mask = tf.sequence_mask(sequences.row_lengths(), self._seq_len)
+        scores = self.reward_model({"token_ids": token_ids, "padding_mask": padding_mask}, training=False)
+        return {"score": tf.cast(self.reward_model.normalized(scores), tf.float32)}
+
+
+def export_reward(reward_model, tokenizer, path, seq_len=128, max_prompt_tokens=64):
+    """Writes the reward SavedModel: serving_default(prompt, response) -> score (normalised, float32)."""
+    server = RewardServer(reward_model, tokenizer, seq_len, max_prompt_tokens)
     return _save(server, path, {"serving_default": server.serve})
 
 

@@ -15,6 +15,8 @@ SUBCOMMANDS = {
     "validate-data": "Check feedback files: shapes, counts, lengths, and every bad line with its number and field.",
     "convert-data": "Convert feedback data between JSON Lines and TFRecord shards (optionally GZIP).",
     "sft": "Supervised fine-tuning of a language policy on demonstrations (--task=reviews or --data=FILE).",
+    "collect-labels": "Sample comparison pairs from a policy and label them (simulated labeler) through the store.",
+    "train-reward": "Train a reward model from comparisons or rankings; writes metrics, calibration and export/reward.",
     "generate": "Sample responses from a policy run directory, saved policy, preset or SavedModel.",
     "info": "Show versions, Keras routing, devices and CPU features; --measure adds the fp32 matmul peak.",
 }

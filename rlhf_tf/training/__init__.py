@@ -8,6 +8,7 @@ from rlhf_tf.training.distribution import (
     per_replica_batch_size,
     replica_share,
     shard_for_input_pipeline,
+    square_of_global,
 )
 from rlhf_tf.training.gradient_step import GradientStep
 from rlhf_tf.training.loop import TrainingDiverged, TrainLoop, seed_everything
@@ -26,4 +27,5 @@ __all__ = [
     "replica_share",
     "seed_everything",
     "shard_for_input_pipeline",
+    "square_of_global",
 ]

@@ -126,6 +126,16 @@ def global_mean(values, weights=None):
     return tf.reduce_sum(values * weights) / tf.maximum(denominator, 1e-12)
 
 
+def square_of_global(share):
+    """A replica share of (global value)^2 whose gradient is right: with M = sum of the shares over replicas,
+    returns stop(M) * (2 * share - stop(M) / replicas). Summed over replicas it is M^2, and its gradient is
+    2 M dM, as if one device had computed M^2 (a penalty on a global mean, say)."""
+    total = tf.stop_gradient(_all_reduce_sum(share))
+    context = tf.distribute.get_replica_context()
+    replicas = 1 if context is None else context.num_replicas_in_sync
+    return total * (2.0 * share - total / replicas)
+
+
 def replica_share(value):
     """A value that every replica holds in full (a learning rate) as a share: value / num_replicas."""
     context = tf.distribute.get_replica_context()

@@ -59,10 +59,10 @@ class GradientStep:
         with tf.GradientTape() as tape:
             loss, metrics = self.loss_fn(batch)
         gradients = tape.gradient(loss, self.variables)
-        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-            # Embedding gradients are IndexedSlices whose size depends on each replica's tokens; collective
-            # all-reduce needs the same shape on every replica.
-            gradients = [None if g is None else tf.convert_to_tensor(g) for g in gradients]
+        # Embedding gradients arrive as IndexedSlices. Made dense: their global norm counts repeated tokens once
+        # (the norm of IndexedSlices values does not, which mis-clips), and collective all-reduce needs the same
+        # shape on every replica, whatever tokens each one saw.
+        gradients = [None if g is None else tf.convert_to_tensor(g) for g in gradients]
         metrics = dict(metrics)
         if self.clip_norm is not None:
             gradients, norm = self._clip(gradients)

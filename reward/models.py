@@ -1,0 +1,98 @@
+"""Reward models: a keras-hub language backbone with a scalar head, and an MLP over (observation, action) steps."""
+
+import math
+
+import keras
+import tensorflow as tf
+
+
+def _head(width, name):
+    return keras.layers.Dense(
+        1,
+        kernel_initializer=keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(width + 1)),
+        bias_initializer="zeros",
+        name=name,
+    )
+
+
+class LanguageRewardModel(keras.Model):
+    """A keras-hub backbone plus a scalar head read at the last real token of prompt + response.
+
+    The head is initialised N(0, 1/sqrt(d + 1)) with zero bias. `reward_mean` and `reward_std` (non-trainable,
+    saved with the model) normalise scores: `normalized(scores) = (scores - mean) / std`, measured on reference
+    samples after training and applied in the exported model.
+
+    Args:
+      backbone: a keras-hub backbone taking {"token_ids", "padding_mask"} (GPT-2 by default; any keras-hub
+        backbone with that signature works, including an SFT policy's).
+
+    Inputs: {"token_ids": int [..., length], "padding_mask": bool [..., length]} with any leading shape
+    ([batch, K, length] for comparisons). Returns raw scores [...].
+    """
+
+    def __init__(self, backbone, **kwargs):
+        super().__init__(**kwargs)
+        self.backbone = backbone
+        self.head = _head(backbone.hidden_dim, "reward_head")
+        self.reward_mean = self.add_weight(shape=(), initializer="zeros", trainable=False, name="reward_mean")
+        self.reward_std = self.add_weight(shape=(), initializer="ones", trainable=False, name="reward_std")
+
+    def build(self, input_shape=None):
+        self.head.build((None, self.backbone.hidden_dim))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        token_ids = inputs["token_ids"]
+        padding_mask = tf.cast(inputs["padding_mask"], tf.bool)
+        leading = tf.shape(token_ids)[:-1]
+        length = tf.shape(token_ids)[-1]
+        flat_ids = tf.reshape(token_ids, [-1, length])
+        flat_mask = tf.reshape(padding_mask, [-1, length])
+        hidden = self.backbone({"token_ids": flat_ids, "padding_mask": flat_mask}, training=training)
+        last = tf.maximum(tf.reduce_sum(tf.cast(flat_mask, tf.int32), axis=-1) - 1, 0)
+        scores = tf.squeeze(self.head(tf.gather(hidden, last, batch_dims=1)), -1)
+        return tf.reshape(tf.cast(scores, tf.float32), leading)
+
+    def normalized(self, scores):
+        return (scores - self.reward_mean) / tf.maximum(self.reward_std, 1e-6)
+
+
+class ControlRewardModel(keras.Model):
+    """An MLP reward r(s, a) per step; a segment's reward is the sum over its steps (Christiano et al. 2017).
+
+    Args:
+      num_actions: discrete action count (actions are one-hot encoded), or 0 for continuous actions.
+      hidden_sizes: widths of the hidden layers.
+
+    Inputs: {"observations": [..., steps, obs_dim], "actions": [..., steps] (discrete) or [..., steps, act_dim]}.
+    `call` returns per-step rewards [..., steps]; `segment_return` sums them.
+    """
+
+    def __init__(self, num_actions=0, hidden_sizes=(64, 64), **kwargs):
+        super().__init__(**kwargs)
+        self.num_actions = num_actions
+        self.hidden_sizes = tuple(hidden_sizes)
+        self.hidden = [keras.layers.Dense(size, activation="leaky_relu") for size in self.hidden_sizes]
+        self.head = _head(self.hidden_sizes[-1] if self.hidden_sizes else 1, "reward_head")
+        self.reward_mean = self.add_weight(shape=(), initializer="zeros", trainable=False, name="reward_mean")
+        self.reward_std = self.add_weight(shape=(), initializer="ones", trainable=False, name="reward_std")
+
+    def call(self, inputs, training=False):
+        observations = tf.cast(inputs["observations"], tf.float32)
+        actions = inputs["actions"]
+        if self.num_actions:
+            actions = tf.one_hot(tf.cast(actions, tf.int32), self.num_actions)
+        else:
+            actions = tf.cast(actions, tf.float32)
+            if actions.shape.rank == observations.shape.rank - 1:
+                actions = actions[..., None]
+        x = tf.concat([observations, actions], axis=-1)
+        for layer in self.hidden:
+            x = layer(x)
+        return tf.squeeze(self.head(x), -1)
+
+    def segment_return(self, inputs, training=False):
+        return tf.reduce_sum(self(inputs, training=training), axis=-1)
+
+    def normalized(self, rewards):
+        return (rewards - self.reward_mean) / tf.maximum(self.reward_std, 1e-6)

@@ -1,0 +1,342 @@
+"""Training language reward models from comparisons and rankings on the shared training loop.
+
+The step is a `GradientStep` over the preference pipeline's [batch, K, length] batches: Bradley-Terry (ties as
+0.5, optional margins and label noise) for pairs, Plackett-Luce for rankings, plus a small centering penalty. Each
+evaluation scores held-out pairs: accuracy, loss, expected calibration error, and, for a bundled task, accuracy
+against the task's noiseless gold ordering; when the labels came from a simulated labeler whose report sits next to
+the data (labeler.json), its ceiling too. At the end the scores of held-out responses set the normalisation
+(mean, std) stored in the model, and export/reward is written.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rlhf_tf import configs, files, hardware, training
+from rlhf_tf.data import pipelines, sources
+from rlhf_tf.data.tokenizers import resolve_tokenizer
+from rlhf_tf.models import policy as policy_lib
+from rlhf_tf.reward import losses, metrics, models
+
+LABELER_REPORT = "labeler.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardConfig:
+    """Reward-model training.
+
+    Attributes:
+      output_dir: the run directory.
+      train: comparison or ranking data (JSONL in any accepted shape, TFRecord shards, or a tfds: spec).
+      eval: held-out data; empty holds out `eval_fraction` of `train`.
+      eval_fraction: the share of `train` held out when `eval` is empty.
+      format: force the JSONL shape.
+      skip_bad_records: skip malformed records (copied to rejected_records.jsonl) instead of stopping.
+      task: a bundled task whose gold scorer adds "reward/eval_accuracy_vs_gold" (and whose tokenizer is used).
+      tokenizer: "byte" (default for user data), a WordPiece vocabulary file or a keras-hub preset.
+      init_from: start the backbone from a policy (an SFT run directory, saved policy or keras-hub preset); its
+        tokenizer is used.
+      model: the backbone shape when not initialised from a policy (`PolicyConfig`; `dropout` applies in training
+        only, scoring always runs without it).
+      pipeline: sequence length, batch size (pairs), shuffling.
+      loop: steps, logging, checkpoints, evaluation interval, seed.
+      epochs: passes over the training data; sets the number of steps from the data size (and evaluation at
+        thirds of the run). 0 uses `loop.steps` as given. Reward models overfit small preference sets quickly:
+        two passes is where held-out accuracy peaked on the bundled task.
+      learning_rate: AdamW peak learning rate (warm-up then cosine decay).
+      weight_decay: AdamW weight decay.
+      clip_norm: global gradient-norm clipping.
+      label_noise: assumed random-answer rate of the labelers (Bradley-Terry with noise).
+      use_margins: use the data's margins in the Bradley-Terry loss.
+      centering: coefficient of the reward-centering penalty.
+      jit_compile: XLA for the training step.
+      mixed_precision: "auto" (bf16 where the device computes it natively: GPUs, TPUs, CPUs with AVX512_BF16 or
+        AMX), "bfloat16", "float16" or "float32".
+      export: write export/reward.
+      strategy: tf.distribute strategy name.
+    """
+
+    output_dir: str
+    train: str = ""
+    eval: str = ""
+    eval_fraction: float = 0.1
+    format: str = ""
+    skip_bad_records: bool = False
+    task: str = ""
+    tokenizer: str = ""
+    init_from: str = ""
+    model: policy_lib.PolicyConfig = policy_lib.PolicyConfig(max_sequence_length=128)
+    pipeline: pipelines.PipelineConfig = pipelines.PipelineConfig(seq_len=128, max_prompt_tokens=64, batch_size=32)
+    loop: training.LoopConfig = training.LoopConfig(steps=600, log_every=50, checkpoint_every=200, eval_every=200)
+    epochs: float = 2.0
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.01
+    clip_norm: float = 1.0
+    label_noise: float = 0.0
+    use_margins: bool = True
+    centering: float = 0.01
+    jit_compile: bool = True
+    mixed_precision: str = "float32"
+    export: bool = True
+    strategy: str = "auto"
+
+    def __post_init__(self):
+        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
+        configs.require(bool(self.train), "`train` data is required.", train=self.train)
+        configs.require(
+            0 < self.eval_fraction < 1, "`eval_fraction` must be in (0, 1).", eval_fraction=self.eval_fraction
+        )
+        configs.require(0 <= self.label_noise < 1, "`label_noise` must be in [0, 1).", label_noise=self.label_noise)
+        configs.require_positive(learning_rate=self.learning_rate, clip_norm=self.clip_norm)
+        configs.require_non_negative(epochs=self.epochs)
+        configs.require_choice("mixed_precision", self.mixed_precision, ("auto", "bfloat16", "float16", "float32"))
+
+
+def resolve_precision(setting):
+    """The Keras dtype policy for a `mixed_precision` setting."""
+    if setting == "auto":
+        return "mixed_bfloat16" if hardware.has_native_bf16() else "float32"
+    return {"bfloat16": "mixed_bfloat16", "float16": "mixed_float16", "float32": "float32"}[setting]
+
+
+def _split(records, fraction, seed):
+    order = np.random.default_rng(seed).permutation(len(records))
+    cut = max(1, int(round(len(records) * fraction)))
+    return [records[i] for i in order[cut:]], [records[i] for i in order[:cut]]
+
+
+def load_data(config):
+    """(train records, eval records, stats)."""
+    kind = None
+    train, stats = sources.load_records(config.train, config.format or None, config.skip_bad_records, config.output_dir)
+    kinds = {record.kind for record in train}
+    configs.require(
+        len(kinds) == 1 and kinds <= {"comparison", "ranking"},
+        "Reward training needs comparison or ranking records (one kind per run).",
+        kinds=sorted(kinds),
+    )
+    kind = kinds.pop()
+    if config.eval:
+        evaluation, _ = sources.load_records(config.eval, config.format or None, kind=kind)
+    else:
+        train, evaluation = _split(train, config.eval_fraction, config.loop.seed)
+    return train, evaluation, kind, stats
+
+
+def build_model(config, tokenizer_spec):
+    """(LanguageRewardModel, tokenizer), from a policy or from the model config."""
+    if config.init_from:
+        causal_lm, tokenizer = policy_lib.load_policy(config.init_from, dropout=config.model.dropout)
+        return models.LanguageRewardModel(causal_lm.backbone), tokenizer
+    tokenizer = resolve_tokenizer(tokenizer_spec)
+    causal_lm = policy_lib.build_policy(config.model, tokenizer.vocabulary_size)
+    return models.LanguageRewardModel(causal_lm.backbone), tokenizer
+
+
+def preference_loss(model, batch, config, kind, training_mode):
+    """(per-example loss [batch], scores [batch, K])."""
+    scores = model({"token_ids": batch["token_ids"], "padding_mask": batch["padding_mask"]}, training=training_mode)
+    if kind == "comparison":
+        margin = batch["margin"] if config.use_margins else 0.0
+        per_example = losses.bradley_terry_loss(
+            scores[:, 0], scores[:, 1], margin=margin, label_noise=config.label_noise, tie=batch["tie"]
+        )
+    else:
+        per_example = losses.plackett_luce_loss(scores, batch["response_present"])
+    return per_example, scores
+
+
+def _labeler_report(spec):
+    for item in sources.split_specs(spec):
+        candidate = os.path.join(os.path.dirname(os.path.abspath(item)), LABELER_REPORT)
+        if os.path.exists(candidate):
+            return files.read_json(candidate)
+    return None
+
+
+def evaluate(model, eval_fn, config, kind, gold_score=None, prompts_and_pairs=None):
+    """Held-out metrics ("reward/eval_*")."""
+
+    @tf.function
+    def score(batch):
+        per_example, scores = preference_loss(model, batch, config, kind, False)
+        return per_example, scores
+
+    losses_seen, chosen, rejected, ties = [], [], [], []
+    for batch in eval_fn(None):
+        per_example, scores = score(batch)
+        losses_seen.append(per_example.numpy())
+        chosen.append(scores[:, 0].numpy())
+        rejected.append(scores[:, 1].numpy())
+        ties.append(batch["tie"].numpy() > 0)
+    chosen, rejected, ties = np.concatenate(chosen), np.concatenate(rejected), np.concatenate(ties)
+    summary = metrics.pairwise_metrics(chosen, rejected, ties)
+    result = {
+        "reward/eval_accuracy": summary["accuracy"],
+        "reward/eval_loss": float(np.mean(np.concatenate(losses_seen))),
+        "reward/eval_ece": summary["ece"],
+    }
+    if gold_score is not None and prompts_and_pairs is not None:
+        prompts, firsts, seconds = prompts_and_pairs
+        gold_first = gold_score(prompts, firsts)
+        gold_second = gold_score(prompts, seconds)
+        decided = gold_first != gold_second
+        count = min(len(chosen), len(prompts))
+        agree = ((chosen[:count] > rejected[:count]) == (gold_first[:count] > gold_second[:count]))[decided[:count]]
+        result["reward/eval_accuracy_vs_gold"] = float(np.mean(agree)) if agree.size else float("nan")
+    return result, summary
+
+
+def steps_for(config, num_train):
+    """The run's LoopConfig: `loop` as given, or with steps (and evaluation interval) from `epochs`."""
+    if not config.epochs:
+        return config.loop
+    steps = max(20, int(np.ceil(config.epochs * num_train / config.pipeline.batch_size)))
+    return dataclasses.replace(
+        config.loop,
+        steps=steps,
+        eval_every=max(1, steps // 3),
+        checkpoint_every=min(config.loop.checkpoint_every, steps),
+        log_every=min(config.loop.log_every, steps),
+    )
+
+
+def resolve_defaults(config):
+    """Fills `task` and `init_from` from the labeler report next to the data (written by collect-labels): labels
+    sampled from a policy train best from that policy's backbone (as InstructGPT's reward model starts from SFT)."""
+    report = _labeler_report(config.eval or config.train) or {}
+    changes = {}
+    if not config.task and report.get("task"):
+        changes["task"] = report["task"]
+    policy = report.get("policy", "")
+    if not config.init_from and not config.tokenizer and policy and os.path.exists(policy):
+        changes["init_from"] = policy
+        logging.info("Starting the reward model from the policy that produced the pairs: %s", policy)
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+def train_reward(config):
+    """Trains, evaluates, normalises and exports a language reward model; returns the final metrics."""
+    config = resolve_defaults(config)
+    keras.mixed_precision.set_global_policy(resolve_precision(config.mixed_precision))
+    strategy = training.create_strategy(config.strategy)
+    train, evaluation, kind, stats = load_data(config)
+    loop_config = steps_for(config, len(train))
+    loop = training.TrainLoop(
+        loop_config, config.output_dir, strategy=strategy, run_config=config, metrics_prefix="reward"
+    )
+    tokenizer_spec = config.tokenizer or "byte"
+    gold_score = None
+    if config.task:
+        from rlhf_tf import tasks
+
+        task = tasks.get_task(config.task)
+        gold_score = task.gold_score
+        if not config.tokenizer and not config.init_from:
+            tokenizer_spec = task.tokenizer()
+    with strategy.scope():
+        model, tokenizer = build_model(config, tokenizer_spec)
+        model.build()
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate * 0.01,
+            decay_steps=max(1, loop_config.steps - 50),
+            alpha=0.1,
+            warmup_target=config.learning_rate,
+            warmup_steps=min(50, loop_config.steps // 10),
+        )
+        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+        optimizer.build(model.trainable_variables)
+    logging.info(
+        "Reward model on %d %s records (%d held out), tokenizer %s.", len(train), kind, len(evaluation), tokenizer.name
+    )
+
+    def loss_fn(batch):
+        per_example, scores = preference_loss(model, batch, config, kind, True)
+        loss = training.global_mean(per_example)
+        present = tf.cast(batch["response_present"], tf.float32)
+        mean_score = training.global_mean(scores, present)
+        if config.centering:
+            loss += config.centering * training.square_of_global(mean_score)
+        accuracy = training.global_mean(tf.cast(scores[:, 0] > scores[:, 1], tf.float32))
+        return loss, {"accuracy": accuracy, "mean_score": mean_score}
+
+    step = training.GradientStep(
+        loss_fn, model.trainable_variables, optimizer, clip_norm=config.clip_norm, jit_compile=config.jit_compile
+    )
+    train_fn = pipelines.preference_dataset_fn(pipelines.TextSource(train, kind), config.pipeline, tokenizer)
+    eval_pipeline = dataclasses.replace(config.pipeline, repeat=False, shuffle_buffer=0, drop_remainder=False)
+    eval_fn = pipelines.preference_dataset_fn(pipelines.TextSource(evaluation, kind), eval_pipeline, tokenizer)
+    pairs = None
+    if kind == "comparison":
+        pairs = ([r.prompt for r in evaluation], [r.chosen for r in evaluation], [r.rejected for r in evaluation])
+
+    def evaluate_hook(step_number):
+        result, _ = evaluate(model, eval_fn, config, kind, gold_score, pairs)
+        return result
+
+    final = loop.run(
+        step,
+        train_fn,
+        checkpoint={"model": model, "optimizer": optimizer},
+        evaluate=evaluate_hook,
+        description="reward",
+    )
+    final.update(stats)
+    result, summary = evaluate(model, eval_fn, config, kind, gold_score, pairs)
+    final.update(result)
+    report = _labeler_report(config.eval or config.train)
+    if report and "ceiling" in report:
+        final["reward/labeler_ceiling"] = report["ceiling"]
+        final["reward/labeler_agreement_with_gold"] = report.get("agreement_with_gold", float("nan"))
+    run_directory = loop.run_directory
+    _set_normalisation(model, eval_fn)
+    final["reward/normalization_mean"] = float(model.reward_mean.numpy())
+    final["reward/normalization_std"] = float(model.reward_std.numpy())
+    if run_directory.chief:
+        metrics.reliability_plot(summary["bins"], os.path.join(config.output_dir, "reliability.png"))
+        files.atomic_write_json(os.path.join(config.output_dir, "calibration.json"), {"bins": summary["bins"]})
+        # Save the normalisation with the weights.
+        tf.train.Checkpoint(model=model).write(os.path.join(config.output_dir, "ckpt", "final-with-normalization"))
+        if config.export:
+            from rlhf_tf import export
+
+            export.export_reward(
+                model,
+                tokenizer,
+                run_directory.export_dir("reward"),
+                config.pipeline.seq_len,
+                config.pipeline.max_prompt_tokens,
+            )
+        files.atomic_write_json(
+            os.path.join(config.output_dir, "reward_model.json"),
+            {
+                "tokenizer": tokenizer.config(),
+                "kind": kind,
+                "seq_len": config.pipeline.seq_len,
+                "max_prompt_tokens": config.pipeline.max_prompt_tokens,
+            },
+        )
+    run_directory.update_metrics(final)
+    return final
+
+
+def _set_normalisation(model, eval_fn):
+    """Mean and std of the held-out responses' scores become the model's normalisation."""
+    scores = []
+    for batch in eval_fn(None):
+        values = model({"token_ids": batch["token_ids"], "padding_mask": batch["padding_mask"]}, training=False)
+        scores.append(values.numpy()[batch["response_present"].numpy()])
+    scores = np.concatenate(scores)
+    model.reward_mean.assign(float(np.mean(scores)))
+    model.reward_std.assign(float(max(np.std(scores), 1e-6)))
+
+
+def describe_labels(path):
+    """The labeler report next to a data file, if any (for printing)."""
+    report = _labeler_report(path)
+    return json.dumps(report) if report else ""
