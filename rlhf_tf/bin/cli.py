@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "sft": "Supervised fine-tuning of a language policy on demonstrations (--task=reviews or --data=FILE).",
     "collect-labels": "Sample comparison pairs from a policy and label them (simulated labeler) through the store.",
     "train-reward": "Train a reward model from comparisons or rankings; writes metrics, calibration and export/reward.",
+    "evaluate-reward": "Measure a reward model (run directory or SavedModel) on comparisons: accuracy, calibration.",
     "generate": "Sample responses from a policy run directory, saved policy, preset or SavedModel.",
     "info": "Show versions, Keras routing, devices and CPU features; --measure adds the fp32 matmul peak.",
 }

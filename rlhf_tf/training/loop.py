@@ -136,6 +136,7 @@ class TrainLoop:
         final = {}
         step = start
         started_at, timed_from_step, timed_from = time.perf_counter(), None, None
+        evaluation_seconds = 0.0
         try:
             with _sigterm_as_interrupt():
                 while step < config.steps:
@@ -150,7 +151,9 @@ class TrainLoop:
                     if step % config.checkpoint_every == 0 and step < config.steps:
                         manager.save(checkpoint_number=step)
                     if config.eval_every and step % config.eval_every == 0 and step < config.steps and evaluate:
+                        evaluation_started = time.perf_counter()
                         self._evaluate(evaluate, step, writer, progress)
+                        evaluation_seconds += time.perf_counter() - evaluation_started
                 if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
                     manager.save(checkpoint_number=step)
         except KeyboardInterrupt:
@@ -160,11 +163,14 @@ class TrainLoop:
             progress.close()
             writer.flush()
 
+        training_ended = time.perf_counter()
         if evaluate is not None:
             final.update(self._evaluate(evaluate, step, writer, progress))
         if timed_from is not None and step > timed_from_step:
+            # Steady-state training rate: compilation (the first call) and evaluations left out; logging and
+            # checkpoints included.
             final[f"{self.metrics_prefix}/steps_per_second"] = (step - timed_from_step) / (
-                time.perf_counter() - timed_from
+                training_ended - timed_from - evaluation_seconds
             )
         final[f"{self.metrics_prefix}/steps"] = step
         logging.info("%s finished %d steps in %.1f s.", self.metrics_prefix, step, time.perf_counter() - started_at)

@@ -146,3 +146,26 @@ def test_bad_config_and_data_errors(tmp_path, data):
     reader.write_jsonl(tmp_path / "ratings.jsonl", [records.Rating("p", "r", 1.0)])
     with pytest.raises(ValueError, match="needs comparison or ranking records"):
         trainer.train_reward(dataclasses.replace(_config(tmp_path / "x", data), train=str(tmp_path / "ratings.jsonl")))
+
+
+def test_evaluate_reward_command_on_the_exported_model(trained, data, tmp_path):
+    output_dir, metrics = trained
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rlhf_tf.bin.cli",
+            "evaluate-reward",
+            f"--model={output_dir}",
+            f"--data={data / 'eval.jsonl'}",
+            f"--output_dir={tmp_path / 'eval'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert saved["reward/pairs"] == 64
+    assert saved["reward/accuracy"] == pytest.approx(metrics["reward/eval_accuracy"], abs=1e-6)
+    assert (tmp_path / "eval" / "reliability.png").exists()

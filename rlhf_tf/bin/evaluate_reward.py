@@ -1,0 +1,84 @@
+"""`rlhf-tf evaluate-reward`: measure a reward model on labelled comparisons.
+
+    rlhf-tf evaluate-reward --model=runs/rm --data=labels/eval.jsonl --output_dir=runs/rm-eval
+
+--model is a reward run directory (its export/reward) or a reward SavedModel. Writes metrics.json
+(reward/accuracy, reward/ece, reward/loss, reward/pairs), calibration.json and reliability.png.
+"""
+
+import os
+
+import numpy as np
+from absl import flags
+
+from rlhf_tf.bin import common, runner
+
+_MODEL = flags.DEFINE_string("model", None, "Reward run directory or reward SavedModel.")
+_DATA = flags.DEFINE_string("data", None, "Comparisons to evaluate on (any accepted pairwise shape).")
+_BATCH = flags.DEFINE_integer("score_batch_size", 256, "Pairs scored per call.")
+flags.mark_flags_as_required(["model", "data"])
+
+
+def evaluate(model_path, data, output_dir, format=None, batch_size=256):
+    import tensorflow as tf
+
+    from rlhf_tf import files
+    from rlhf_tf.data import sources
+    from rlhf_tf.errors import UserInputError
+    from rlhf_tf.reward import metrics
+
+    saved = model_path
+    if not os.path.exists(os.path.join(saved, "saved_model.pb")):
+        saved = os.path.join(model_path, "export", "reward")
+    if not os.path.exists(os.path.join(saved, "saved_model.pb")):
+        raise UserInputError(f"No reward SavedModel at the path or in its export/reward. Received: {model_path}")
+    pairs, _ = sources.load_records(data, format, kind="comparison")
+    loaded = tf.saved_model.load(saved)
+    serve = loaded.signatures["serving_default"]
+
+    def scores(prompts, responses):
+        out = []
+        for start in range(0, len(prompts), batch_size):
+            out.append(
+                serve(
+                    prompt=tf.constant(prompts[start : start + batch_size]),
+                    response=tf.constant(responses[start : start + batch_size]),
+                )["score"].numpy()
+            )
+        return np.concatenate(out)
+
+    prompts = [pair.prompt for pair in pairs]
+    chosen = scores(prompts, [pair.chosen for pair in pairs])
+    rejected = scores(prompts, [pair.rejected for pair in pairs])
+    ties = np.array([pair.tie for pair in pairs])
+    summary = metrics.pairwise_metrics(chosen, rejected, ties)
+    difference = (chosen - rejected)[~ties]
+    result = {
+        "reward/accuracy": summary["accuracy"],
+        "reward/ece": summary["ece"],
+        "reward/loss": float(np.mean(np.logaddexp(0.0, -difference))) if difference.size else float("nan"),
+        "reward/pairs": len(pairs),
+    }
+    from rlhf_tf.training import RunDirectory
+
+    run_directory = RunDirectory(output_dir)
+    run_directory.update_metrics(result)
+    files.atomic_write_json(os.path.join(output_dir, "calibration.json"), {"bins": summary["bins"]})
+    metrics.reliability_plot(summary["bins"], os.path.join(output_dir, "reliability.png"))
+    return result
+
+
+def main(argv):
+    del argv
+    common.prepare()
+    result = evaluate(_MODEL.value, _DATA.value, common.OUTPUT_DIR.value, common.FORMAT.value, _BATCH.value)
+    for name, value in result.items():
+        print(f"{name}: {value:.4g}")
+
+
+def run(argv=None):
+    runner.run_binary(main, argv)
+
+
+if __name__ == "__main__":
+    run()
