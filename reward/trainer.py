@@ -58,6 +58,8 @@ class RewardConfig:
       mixed_precision: "auto" (mixed bf16 on GPUs and TPUs; float32 on CPUs, where TensorFlow's bf16 measured
         slower even with AVX512_BF16: 0.44 vs 0.55 of the fp32 matmul peak, benchmarks/reward_training.py),
         "bfloat16", "float16" or "float32".
+      ensemble_size: train K members on bootstrap resamples (Poisson(1) weights); the exported score is their
+        mean, and "reward/eval_disagreement" reports their spread on held-out pairs.
       export: write export/reward.
       strategy: tf.distribute strategy name.
     """
@@ -83,6 +85,7 @@ class RewardConfig:
     centering: float = 0.01
     jit_compile: bool = True
     mixed_precision: str = "auto"
+    ensemble_size: int = 1
     export: bool = True
     strategy: str = "auto"
 
@@ -95,6 +98,7 @@ class RewardConfig:
         configs.require(0 <= self.label_noise < 1, "`label_noise` must be in [0, 1).", label_noise=self.label_noise)
         configs.require_positive(learning_rate=self.learning_rate, clip_norm=self.clip_norm)
         configs.require_non_negative(epochs=self.epochs)
+        configs.require_positive(ensemble_size=self.ensemble_size)
         configs.require_choice("mixed_precision", self.mixed_precision, ("auto", "bfloat16", "float16", "float32"))
 
 
@@ -130,8 +134,7 @@ def load_data(config):
     return train, evaluation, kind, stats
 
 
-def build_model(config, tokenizer_spec):
-    """(LanguageRewardModel, tokenizer), from a policy or from the model config."""
+def _member(config, tokenizer_spec):
     if config.init_from:
         causal_lm, tokenizer = policy_lib.load_policy(config.init_from, dropout=config.model.dropout)
         return models.LanguageRewardModel(causal_lm.backbone), tokenizer
@@ -140,17 +143,38 @@ def build_model(config, tokenizer_spec):
     return models.LanguageRewardModel(causal_lm.backbone), tokenizer
 
 
-def preference_loss(model, batch, config, kind, training_mode):
-    """(per-example loss [batch], scores [batch, K])."""
-    scores = model({"token_ids": batch["token_ids"], "padding_mask": batch["padding_mask"]}, training=training_mode)
-    if kind == "comparison":
-        margin = batch["margin"] if config.use_margins else 0.0
-        per_example = losses.bradley_terry_loss(
-            scores[:, 0], scores[:, 1], margin=margin, label_noise=config.label_noise, tie=batch["tie"]
-        )
-    else:
-        per_example = losses.plackett_luce_loss(scores, batch["response_present"])
-    return per_example, scores
+def build_model(config, tokenizer_spec):
+    """(reward model, tokenizer): one `LanguageRewardModel`, or a `RewardEnsemble` of `ensemble_size` of them
+    (members differ in their head's initialisation, and in their backbone's too when built fresh)."""
+    from rlhf_tf.reward import ensemble
+
+    members = [_member(config, tokenizer_spec) for _ in range(config.ensemble_size)]
+    tokenizer = members[0][1]
+    if config.ensemble_size == 1:
+        return members[0][0], tokenizer
+    return ensemble.RewardEnsemble([member for member, _ in members]), tokenizer
+
+
+def preference_loss(model, batch, config, kind, training_mode, example_weights=None):
+    """(per-example loss [batch], mean scores [batch, K]); an ensemble's members' losses are added, each weighted
+    by its bootstrap `example_weights` [members, batch]."""
+    inputs = {"token_ids": batch["token_ids"], "padding_mask": batch["padding_mask"]}
+    member_scores = model.member_scores(inputs, training=training_mode) if hasattr(model, "member_scores") else None
+    all_scores = member_scores if member_scores is not None else model(inputs, training=training_mode)[None]
+    per_member = []
+    for index in range(all_scores.shape[0]):
+        scores = all_scores[index]
+        if kind == "comparison":
+            margin = batch["margin"] if config.use_margins else 0.0
+            loss = losses.bradley_terry_loss(
+                scores[:, 0], scores[:, 1], margin=margin, label_noise=config.label_noise, tie=batch["tie"]
+            )
+        else:
+            loss = losses.plackett_luce_loss(scores, batch["response_present"])
+        if example_weights is not None:
+            loss = loss * example_weights[index]
+        per_member.append(loss)
+    return tf.add_n(per_member), tf.reduce_mean(all_scores, axis=0)
 
 
 def _labeler_report(spec):
@@ -169,13 +193,22 @@ def evaluate(model, eval_fn, config, kind, gold_score=None, prompts_and_pairs=No
         per_example, scores = preference_loss(model, batch, config, kind, False)
         return per_example, scores
 
-    losses_seen, chosen, rejected, ties = [], [], [], []
+    @tf.function
+    def spread(batch):
+        from rlhf_tf.reward import ensemble
+
+        members = model.member_scores({"token_ids": batch["token_ids"], "padding_mask": batch["padding_mask"]})
+        return ensemble.disagreement(members[:, :, 0], members[:, :, 1])
+
+    losses_seen, chosen, rejected, ties, disagreements = [], [], [], [], []
     for batch in eval_fn(None):
         per_example, scores = score(batch)
         losses_seen.append(per_example.numpy())
         chosen.append(scores[:, 0].numpy())
         rejected.append(scores[:, 1].numpy())
         ties.append(batch["tie"].numpy() > 0)
+        if hasattr(model, "member_scores"):
+            disagreements.append(spread(batch).numpy())
     chosen, rejected, ties = np.concatenate(chosen), np.concatenate(rejected), np.concatenate(ties)
     summary = metrics.pairwise_metrics(chosen, rejected, ties)
     result = {
@@ -183,6 +216,8 @@ def evaluate(model, eval_fn, config, kind, gold_score=None, prompts_and_pairs=No
         "reward/eval_loss": float(np.mean(np.concatenate(losses_seen))),
         "reward/eval_ece": summary["ece"],
     }
+    if disagreements:
+        result["reward/eval_disagreement"] = float(np.mean(np.concatenate(disagreements)))
     if gold_score is not None and prompts_and_pairs is not None:
         prompts, firsts, seconds = prompts_and_pairs
         gold_first = gold_score(prompts, firsts)
@@ -258,7 +293,15 @@ def train_reward(config):
     )
 
     def loss_fn(batch):
-        per_example, scores = preference_loss(model, batch, config, kind, True)
+        weights = None
+        if config.ensemble_size > 1:
+            from rlhf_tf.reward import ensemble
+
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            weights = ensemble.bootstrap_weights(
+                config.loop.seed * 1000 + replica, loop.step, config.ensemble_size, tf.shape(batch["tie"])[0]
+            )
+        per_example, scores = preference_loss(model, batch, config, kind, True, weights)
         loss = training.global_mean(per_example)
         present = tf.cast(batch["response_present"], tf.float32)
         mean_score = training.global_mean(scores, present)
@@ -302,7 +345,7 @@ def train_reward(config):
     if run_directory.chief:
         metrics.reliability_plot(summary["bins"], os.path.join(config.output_dir, "reliability.png"))
         files.atomic_write_json(os.path.join(config.output_dir, "calibration.json"), {"bins": summary["bins"]})
-        # Save the normalisation with the weights.
+        # Save the normalisation with the weights (readable with tf.train.Checkpoint(model=...).read).
         tf.train.Checkpoint(model=model).write(os.path.join(config.output_dir, "ckpt", "final-with-normalization"))
         if config.export:
             from rlhf_tf import export

@@ -35,13 +35,13 @@ def test_control_ensemble_learns_and_disagrees_more_off_distribution():
         return {"observations": observations, "actions": actions}, returns
 
     inputs, returns = segments(256, 1.0)
-    model({"observations": inputs["observations"][:1], "actions": inputs["actions"][:1]})
+    model.member_scores({"observations": inputs["observations"][:1], "actions": inputs["actions"][:1]})
     optimizer.build(model.trainable_variables)
     first_better = tf.constant(returns[:, 0] > returns[:, 1])
     for step in range(150):
         weights = ensemble.bootstrap_weights(0, step, 4, 256)
         with tf.GradientTape() as tape:
-            segment_returns = tf.reduce_sum(model(inputs, training=True), axis=-1)  # [K, batch, 2]
+            segment_returns = tf.reduce_sum(model.member_scores(inputs, training=True), axis=-1)  # [K, batch, 2]
             chosen = tf.where(first_better, segment_returns[..., 0], segment_returns[..., 1])
             rejected = tf.where(first_better, segment_returns[..., 1], segment_returns[..., 0])
             loss = tf.reduce_mean(weights * losses.bradley_terry_loss(chosen, rejected))
@@ -52,8 +52,8 @@ def test_control_ensemble_learns_and_disagrees_more_off_distribution():
     accuracy = np.mean((mean_returns[:, 0] > mean_returns[:, 1]) == (test_returns[:, 0] > test_returns[:, 1]))
     assert accuracy > 0.9
     far_inputs, _ = segments(256, 8.0)
-    near = tf.reduce_sum(model(test_inputs), -1)
-    far = tf.reduce_sum(model(far_inputs), -1)
+    near = tf.reduce_sum(model.member_scores(test_inputs), -1)
+    far = tf.reduce_sum(model.member_scores(far_inputs), -1)
     assert np.mean(ensemble.disagreement(far[..., 0], far[..., 1])) > np.mean(
         ensemble.disagreement(near[..., 0], near[..., 1])
     )

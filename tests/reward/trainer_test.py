@@ -169,3 +169,12 @@ def test_evaluate_reward_command_on_the_exported_model(trained, data, tmp_path):
     assert saved["reward/pairs"] == 64
     assert saved["reward/accuracy"] == pytest.approx(metrics["reward/eval_accuracy"], abs=1e-6)
     assert (tmp_path / "eval" / "reliability.png").exists()
+
+
+def test_ensemble_of_three_trains_reports_disagreement_and_exports_the_mean(tmp_path, data):
+    config = dataclasses.replace(_config(tmp_path / "ens", data), ensemble_size=3)
+    config = dataclasses.replace(config, loop=dataclasses.replace(config.loop, steps=30, eval_every=15))
+    metrics = trainer.train_reward(config)
+    assert metrics["reward/eval_accuracy"] > 0.9
+    assert metrics["reward/eval_disagreement"] > 0.0
+    assert (tmp_path / "ens" / "export" / "reward" / "saved_model.pb").exists()
