@@ -43,14 +43,17 @@ def prepare():
         raise UserInputError("--output_dir is required.")
 
 
+def given(pairs):
+    """{name: flag value} for the (name, flag) pairs whose flag was given (not None)."""
+    return {name: flag.value for name, flag in pairs if flag.value is not None}
+
+
 def loop_config(default):
     """`default` (a LoopConfig) with the flags that were given."""
     import dataclasses
 
     changes = {"seed": SEED.value, "progress": PROGRESS.value}
-    for name, flag in (("steps", STEPS), ("log_every", LOG_EVERY), ("checkpoint_every", CHECKPOINT_EVERY)):
-        if flag.value is not None:
-            changes[name] = flag.value
+    changes.update(given((("steps", STEPS), ("log_every", LOG_EVERY), ("checkpoint_every", CHECKPOINT_EVERY))))
     return dataclasses.replace(default, **changes)
 
 
@@ -59,7 +62,5 @@ def pipeline_config(default):
     import dataclasses
 
     changes = {"seed": SEED.value}
-    for name, flag in (("seq_len", SEQ_LEN), ("max_prompt_tokens", MAX_PROMPT_TOKENS), ("batch_size", BATCH_SIZE)):
-        if flag.value is not None:
-            changes[name] = flag.value
+    changes.update(given((("seq_len", SEQ_LEN), ("max_prompt_tokens", MAX_PROMPT_TOKENS), ("batch_size", BATCH_SIZE))))
     return dataclasses.replace(default, **changes)

@@ -34,9 +34,9 @@ def config_from_flags():
 
     base = sft_lib.SFTConfig(output_dir=common.OUTPUT_DIR.value)
     policy = base.policy
-    for name, flag in (("num_layers", _NUM_LAYERS), ("hidden_dim", _HIDDEN_DIM), ("num_heads", _NUM_HEADS)):
-        if flag.value is not None:
-            policy = dataclasses.replace(policy, **{name: flag.value})
+    policy = dataclasses.replace(
+        policy, **common.given((("num_layers", _NUM_LAYERS), ("hidden_dim", _HIDDEN_DIM), ("num_heads", _NUM_HEADS)))
+    )
     if _HIDDEN_DIM.value is not None:
         policy = dataclasses.replace(policy, intermediate_dim=4 * _HIDDEN_DIM.value)
     if _PRESET.value:
@@ -55,13 +55,11 @@ def config_from_flags():
         export=_EXPORT.value,
         strategy=common.STRATEGY.value,
     )
-    for name, flag in (
-        ("learning_rate", _LEARNING_RATE),
-        ("num_examples", _NUM_EXAMPLES),
-        ("num_samples", _NUM_SAMPLES),
-    ):
-        if flag.value is not None:
-            changes[name] = flag.value
+    changes.update(
+        common.given(
+            (("learning_rate", _LEARNING_RATE), ("num_examples", _NUM_EXAMPLES), ("num_samples", _NUM_SAMPLES))
+        )
+    )
     return dataclasses.replace(base, **changes)
 
 

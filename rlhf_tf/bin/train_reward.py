@@ -54,13 +54,11 @@ def config_from_flags():
     )
     if common.STEPS.value is not None:
         changes["epochs"] = 0.0  # an explicit --steps wins over the epoch-derived default
-    for name, flag in (
-        ("learning_rate", _LEARNING_RATE),
-        ("label_noise", _LABEL_NOISE),
-        ("mixed_precision", _MIXED_PRECISION),
-    ):
-        if flag.value is not None:
-            changes[name] = flag.value
+    changes.update(
+        common.given(
+            (("learning_rate", _LEARNING_RATE), ("label_noise", _LABEL_NOISE), ("mixed_precision", _MIXED_PRECISION))
+        )
+    )
     return dataclasses.replace(base, **changes)
 
 

@@ -64,7 +64,19 @@ class AgreementTracker:
         }
 
 
-class BradleyTerryLabeler:
+class _TrackedLabeler:
+    """What every simulated labeler reports: `agreement` with the gold ordering and the `ceiling`."""
+
+    @property
+    def agreement(self):
+        return self.tracker.agreement
+
+    @property
+    def ceiling(self):
+        return self.tracker.ceiling
+
+
+class BradleyTerryLabeler(_TrackedLabeler):
     """A Bradley-Terry chooser over a gold scoring function.
 
     Args:
@@ -103,16 +115,8 @@ class BradleyTerryLabeler:
             labels.append(label)
         return labels
 
-    @property
-    def agreement(self):
-        return self.tracker.agreement
 
-    @property
-    def ceiling(self):
-        return self.tracker.ceiling
-
-
-class SegmentTeacher:
+class SegmentTeacher(_TrackedLabeler):
     """The B-Pref simulated teacher for trajectory segments (Lee et al., 2021).
 
     Given the true per-step rewards of two segments of H steps, the teacher:
@@ -171,11 +175,3 @@ class SegmentTeacher:
         # The ceiling is about agreeing with the gold order, so it uses the probability of the gold-preferred one.
         self.tracker.record(label, gold, probability)
         return label
-
-    @property
-    def agreement(self):
-        return self.tracker.agreement
-
-    @property
-    def ceiling(self):
-        return self.tracker.ceiling
