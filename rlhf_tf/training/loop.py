@@ -114,18 +114,41 @@ class TrainLoop:
           evaluate: optional `step -> {"group/name": number}`, called every `eval_every` steps and at the end.
           description: the progress bar's label (defaults to the metrics prefix).
         """
-        config = self.config
+        manager = self._restore(checkpoint)
+        start = int(self.step.numpy())
+        iterator = iter(self.strategy.distribute_datasets_from_function(self._skipping(dataset_fn, start)))
+        return self._drive(self._compile(step_fn, iterator), manager, evaluate, description, self.config.steps_per_loop)
+
+    def run_iterations(self, iteration_fn, checkpoint, evaluate=None, description=None):
+        """Like `run`, for steps that are host-level iterations rather than one compiled step over a dataset:
+        `iteration_fn(step) -> {name: scalar}` is called once per step (one PPO iteration: rollouts, then
+        several epochs of updates). Checkpoints, exact resume, logging, progress, evaluation and metrics.json work
+        as in `run`; `iteration_fn` must draw its randomness from `step` (or from state in `checkpoint`) so that a
+        resumed run repeats the uninterrupted one.
+        """
+        manager = self._restore(checkpoint)
+
+        def one_iteration(count):
+            del count
+            outputs = iteration_fn(int(self.step.numpy()))
+            self.step.assign_add(1)
+            return outputs
+
+        return self._drive(one_iteration, manager, evaluate, description, steps_per_call=1)
+
+    def _restore(self, checkpoint):
         state = tf.train.Checkpoint(step=self.step, rng=self.rng, **checkpoint, **_seed_states(checkpoint))
         manager = tf.train.CheckpointManager(
-            state, self.run_directory.checkpoint_dir, max_to_keep=config.keep_checkpoints
+            state, self.run_directory.checkpoint_dir, max_to_keep=self.config.keep_checkpoints
         )
         if manager.latest_checkpoint:
             state.restore(manager.latest_checkpoint).assert_existing_objects_matched()
             logging.info("Resumed from %s at step %d.", manager.latest_checkpoint, int(self.step.numpy()))
-        start = int(self.step.numpy())
-        iterator = iter(self.strategy.distribute_datasets_from_function(self._skipping(dataset_fn, start)))
-        train_chunk = self._compile(step_fn, iterator)
+        return manager
 
+    def _drive(self, train_chunk, manager, evaluate, description, steps_per_call):
+        config = self.config
+        start = int(self.step.numpy())
         progress = Progress(
             config.steps,
             initial=min(start, config.steps),
@@ -140,7 +163,7 @@ class TrainLoop:
         try:
             with _sigterm_as_interrupt():
                 while step < config.steps:
-                    count = min(config.steps_per_loop, self._steps_to_next_event(step))
+                    count = min(steps_per_call, self._steps_to_next_event(step))
                     outputs = train_chunk(count)
                     step += count
                     progress.advance(count)

@@ -124,3 +124,28 @@ def test_step_function_must_return_a_dict(tmp_path):
     dataset_fn = lambda context: tf.data.Dataset.from_tensors(tf.constant(1.0)).repeat()  # noqa: E731
     with pytest.raises(TypeError, match="must return a dict"):
         loop.run(lambda batch: batch, dataset_fn, checkpoint={})
+
+
+def test_host_level_iterations_checkpoint_log_and_resume(tmp_path):
+    import numpy as np
+
+    def make(steps, directory):
+        loop = training.TrainLoop(
+            training.LoopConfig(steps=steps, log_every=2, checkpoint_every=3, progress=False), directory
+        )
+        total = tf.Variable(0.0)
+
+        def iteration(step):
+            # Randomness drawn from the step number, so that a resumed run repeats the uninterrupted one.
+            value = float(np.random.default_rng(step).normal())
+            total.assign_add(value)
+            return {"value": value}
+
+        return loop.run_iterations(iteration, checkpoint={"total": total}), total
+
+    whole, whole_total = make(7, tmp_path / "whole")
+    make(4, tmp_path / "split")
+    resumed, resumed_total = make(7, tmp_path / "split")
+    assert whole["train/steps"] == resumed["train/steps"] == 7
+    assert float(resumed_total.numpy()) == pytest.approx(float(whole_total.numpy()))
+    assert sorted(os.listdir(tmp_path / "whole" / "ckpt"))[-2:] == ["ckpt-7.data-00000-of-00001", "ckpt-7.index"]
