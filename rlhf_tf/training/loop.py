@@ -15,6 +15,7 @@ A trainer builds its models and optimizer under `loop.strategy.scope()`, writes 
 """
 
 import contextlib
+import gc
 import logging
 import math
 import signal
@@ -117,7 +118,14 @@ class TrainLoop:
         manager = self._restore(checkpoint)
         start = int(self.step.numpy())
         iterator = iter(self.strategy.distribute_datasets_from_function(self._skipping(dataset_fn, start)))
-        return self._drive(self._compile(step_fn, iterator), manager, evaluate, description, self.config.steps_per_loop)
+        train_chunk = self._compile(step_fn, iterator)
+        try:
+            return self._drive(train_chunk, manager, evaluate, description, self.config.steps_per_loop)
+        finally:
+            # The compiled functions capture the endless input iterator. Released here, its prefetch threads stop
+            # now; left to interpreter exit, each one's teardown waits on them.
+            del train_chunk, iterator
+            gc.collect()
 
     def run_iterations(self, iteration_fn, checkpoint, evaluate=None, description=None):
         """Like `run`, for steps that are host-level iterations rather than one compiled step over a dataset:
