@@ -10,3 +10,21 @@ from rlhf_tf.training import distribution  # noqa: E402
 # Must happen before any TensorFlow op runs in this process; MirroredStrategy tests use both devices, every other
 # test runs on the first.
 distribution.configure_cpu_devices(2)
+
+
+_EXIT_STATUS = {}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT_STATUS["value"] = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    """Leave without tearing TensorFlow down: once the report is written, finalising the tf.data iterators that
+    tf.function caches still hold (TF-Agents drivers, environments) can take a minute at interpreter exit."""
+    import sys
+
+    if "value" in _EXIT_STATUS:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS["value"])
