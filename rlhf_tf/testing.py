@@ -106,3 +106,20 @@ def tiny_gpt2_preset(directory):
     preprocessor = keras_hub.models.GPT2CausalLMPreprocessor(tokenizer=tokenizer, sequence_length=8)
     keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=preprocessor).save_to_preset(str(directory))
     return str(directory)
+
+
+def tiny_causal_lm(vocabulary_size, seed=0, hidden_dim=16, num_layers=1, max_sequence_length=32):
+    """A 1-layer keras-hub GPT-2 causal LM without dropout or preprocessor, seeded (tests and notebooks)."""
+    import keras_hub
+
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.GPT2Backbone(
+        vocabulary_size=vocabulary_size,
+        num_layers=num_layers,
+        num_heads=2,
+        hidden_dim=hidden_dim,
+        intermediate_dim=2 * hidden_dim,
+        max_sequence_length=max_sequence_length,
+        dropout=0.0,
+    )
+    return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)

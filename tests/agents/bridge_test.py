@@ -1,8 +1,7 @@
-import keras
-import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from rlhf_tf import testing
 from rlhf_tf.agents import bridge
 from rlhf_tf.data import pipelines, records
 from rlhf_tf.data.tokenizers import resolve_tokenizer
@@ -12,18 +11,8 @@ BATCH, PROMPT, RESPONSE = 4, 8, 6
 
 
 def _setup():
-    keras.utils.set_random_seed(0)
     tokenizer = resolve_tokenizer("byte")
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=tokenizer.vocabulary_size,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=32,
-        dropout=0.0,
-    )
-    causal_lm = keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    causal_lm = testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=0)
     config = pipelines.PipelineConfig(
         seq_len=PROMPT + 1, max_prompt_tokens=PROMPT, batch_size=BATCH, buckets=(PROMPT,), shuffle_buffer=0
     )

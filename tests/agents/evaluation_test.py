@@ -1,24 +1,13 @@
-import keras
-import keras_hub
 import numpy as np
 import pytest
 
+from rlhf_tf import testing
 from rlhf_tf.agents import evaluation
 from rlhf_tf.data.tokenizers import resolve_tokenizer
 
 
 def _lm(seed, tokenizer):
-    keras.utils.set_random_seed(seed)
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=tokenizer.vocabulary_size,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=16,
-        intermediate_dim=32,
-        max_sequence_length=32,
-        dropout=0.0,
-    )
-    return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    return testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=seed)
 
 
 def test_win_rates_kl_and_lengths():

@@ -1,8 +1,7 @@
-import keras
-import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from rlhf_tf import testing
 from rlhf_tf.agents import bridge, ppo
 from rlhf_tf.data import pipelines, records
 from rlhf_tf.data.tokenizers import resolve_tokenizer
@@ -13,17 +12,7 @@ TARGET = ord("a")
 
 
 def _policy(tokenizer, seed):
-    keras.utils.set_random_seed(seed)
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=tokenizer.vocabulary_size,
-        num_layers=1,
-        num_heads=2,
-        hidden_dim=32,
-        intermediate_dim=64,
-        max_sequence_length=32,
-        dropout=0.0,
-    )
-    return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    return testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=seed, hidden_dim=32)
 
 
 def test_ppo_raises_a_toy_reward_and_keeps_kl_bounded():
