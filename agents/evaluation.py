@@ -13,27 +13,13 @@ With 1,000 prompts the win rate's standard error is about 0.016 at 0.5 and less 
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf.data import pipelines, records
+from rlhf_tf.data import pipelines
 from rlhf_tf.models import sampling
 
 
 def _win_rate(ours, theirs):
     ours, theirs = np.asarray(ours), np.asarray(theirs)
     return float(np.mean((ours > theirs) + 0.5 * (ours == theirs)))
-
-
-def _prompt_batches(prompts, tokenizer, max_prompt_tokens, batch_size):
-    config = pipelines.PipelineConfig(
-        seq_len=max_prompt_tokens + 1,
-        max_prompt_tokens=max_prompt_tokens,
-        batch_size=batch_size,
-        buckets=(max_prompt_tokens,),
-        shuffle_buffer=0,
-        repeat=False,
-        drop_remainder=False,
-    )
-    source = pipelines.TextSource([records.Prompt(prompt) for prompt in prompts], "prompt")
-    return pipelines.prompt_dataset_fn(source, config, tokenizer)(None)
 
 
 def evaluate_policy(
@@ -63,7 +49,7 @@ def evaluate_policy(
     baseline_sampler = sampling.Sampler(baseline_lm.backbone, tokenizer.end_id, tokenizer.pad_id, config)
     kl_pass = tf.function(sampling.teacher_forced)
     policy_texts, baseline_texts, kls, policy_lengths, baseline_lengths = [], [], [], [], []
-    for index, batch in enumerate(_prompt_batches(prompts, tokenizer, max_prompt_tokens, batch_size)):
+    for index, batch in enumerate(pipelines.prompt_batches(prompts, tokenizer, max_prompt_tokens, batch_size)):
         ours = policy_sampler.generate(batch["token_ids"], batch["padding_mask"], [seed, 2 * index])
         theirs = baseline_sampler.generate(batch["token_ids"], batch["padding_mask"], [seed, 2 * index + 1])
         reference = kl_pass(

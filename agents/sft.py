@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from rlhf_tf import configs, training
-from rlhf_tf.data import pipelines, records, sources
+from rlhf_tf.data import pipelines, sources
 from rlhf_tf.data.tokenizers import resolve_tokenizer
 from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.models import sampling
@@ -153,16 +153,7 @@ def sample_completions(
 ):
     """Samples one completion per prompt (by default at temperature 1, as RL samples); returns
     [(prompt, completion, ended)]."""
-    config = pipelines.PipelineConfig(
-        seq_len=max_prompt_tokens + 1,
-        max_prompt_tokens=max_prompt_tokens,
-        batch_size=len(prompts),
-        shuffle_buffer=0,
-        repeat=False,
-        drop_remainder=False,
-    )
-    source = pipelines.TextSource([records.Prompt(prompt) for prompt in prompts], "prompt")
-    batch = next(iter(pipelines.prompt_dataset_fn(source, config, tokenizer)(None)))
+    batch = next(iter(pipelines.prompt_batches(prompts, tokenizer, max_prompt_tokens, len(prompts))))
     sampling_config = sampling_config or sampling.SamplingConfig(max_new_tokens=max_new_tokens)
     sampler = sampling.Sampler(causal_lm.backbone, tokenizer.end_id, tokenizer.pad_id, sampling_config)
     out = sampler.generate(batch["token_ids"], batch["padding_mask"], [seed, 0])

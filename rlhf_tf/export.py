@@ -15,24 +15,6 @@ import tensorflow as tf
 from rlhf_tf.models import sampling
 
 
-def _left_pad_prompts(tokenizer, prompts, max_prompt_tokens):
-    """Tokenize, keep each prompt's last `max_prompt_tokens` tokens, left-pad to exactly that length."""
-    tokens = tokenizer.tokenize(prompts)
-    lengths = tokens.row_lengths()
-    keep = tf.minimum(lengths, max_prompt_tokens)
-    starts = tokens.row_starts() + lengths - keep
-    kept = tf.RaggedTensor.from_row_lengths(
-        tf.gather(tokens.values, tf.ragged.range(starts, starts + keep).values), keep
-    )
-    batch = tf.shape(prompts)[0]
-    padding = max_prompt_tokens - tf.cast(keep, tf.int32)
-    positions = tf.range(max_prompt_tokens)[None, :] - padding[:, None]
-    mask = positions >= 0
-    gathered = tf.gather(kept.values, tf.cast(kept.row_starts(), tf.int32)[:, None] + tf.maximum(positions, 0))
-    ids = tf.where(mask, gathered, tf.fill([batch, max_prompt_tokens], tf.constant(tokenizer.pad_id, tf.int32)))
-    return ids, mask
-
-
 class PolicyServer(tf.Module):
     """The exported policy: prompts in, sampled responses out."""
 
@@ -46,7 +28,11 @@ class PolicyServer(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt")])
     def serve(self, prompt):
-        ids, mask = _left_pad_prompts(self._tokenizer, prompt, self._max_prompt_tokens)
+        from rlhf_tf.data import pipelines
+
+        ids, mask, _ = pipelines.tokenize_prompts(
+            self._tokenizer, prompt, self._max_prompt_tokens, (self._max_prompt_tokens,)
+        )
         seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int32)
         out = self._sampler._generate(ids, mask, seed)
         return {"response": self._tokenizer.detokenize(out["token_ids"], out["mask"])}

@@ -21,7 +21,7 @@ import dataclasses
 import tensorflow as tf
 
 from rlhf_tf import configs
-from rlhf_tf.data import sources, tfrecord
+from rlhf_tf.data import records, sources, tfrecord
 from rlhf_tf.data.tokenizers import resolve_tokenizer
 from rlhf_tf.errors import UserInputError
 from rlhf_tf.training import distribution
@@ -106,17 +106,17 @@ _FIELDS = {
 }
 
 
-def _columns(records, kind, max_responses):
+def _columns(items, kind, max_responses):
     if kind == "ranking":
-        responses = [list(record.responses[:max_responses]) for record in records]
+        responses = [list(record.responses[:max_responses]) for record in items]
         return {
-            "prompt": tf.constant([record.prompt for record in records]),
+            "prompt": tf.constant([record.prompt for record in items]),
             "responses": tf.ragged.constant(responses, dtype=tf.string),
-            "cut": tf.constant([len(record.responses) > max_responses for record in records]),
+            "cut": tf.constant([len(record.responses) > max_responses for record in items]),
         }
     columns = {}
     for name, dtype in _FIELDS[kind].items():
-        values = [getattr(record, name) for record in records]
+        values = [getattr(record, name) for record in items]
         columns[name] = tf.constant([int(v) for v in values] if dtype == tf.int64 else values, dtype=dtype)
     return columns
 
@@ -381,11 +381,36 @@ def prompt_dataset_fn(source, config, tokenizer="byte"):
     buckets = config.bucket_lengths(limit=config.max_prompt_tokens)
 
     def transform(batch):
-        tokens = tokenizer.tokenize(batch["prompt"])
-        lengths = tokens.row_lengths()
-        keep = tf.minimum(lengths, config.max_prompt_tokens)
-        tokens = _ragged_slice(tokens, lengths - keep, keep)
-        ids, mask, _ = pad_to_bucket(tokens, buckets, tokenizer.pad_id, padding_side=config.prompt_padding)
-        return {"token_ids": ids, "padding_mask": mask, "truncated": keep < lengths, "prompt": batch["prompt"]}
+        ids, mask, truncated = tokenize_prompts(
+            tokenizer, batch["prompt"], config.max_prompt_tokens, buckets, config.prompt_padding
+        )
+        return {"token_ids": ids, "padding_mask": mask, "truncated": truncated, "prompt": batch["prompt"]}
 
     return _dataset_fn(source, config, transform)
+
+
+def tokenize_prompts(tokenizer, prompts, max_prompt_tokens, buckets, padding_side="left"):
+    """[batch] prompt strings -> (ids, padding_mask, truncated): each prompt keeps its last `max_prompt_tokens`
+    tokens and the batch is padded to the smallest bucket holding it. Graph-only; the exported policy uses it too."""
+    tokens = tokenizer.tokenize(prompts)
+    lengths = tokens.row_lengths()
+    keep = tf.minimum(lengths, max_prompt_tokens)
+    tokens = _ragged_slice(tokens, lengths - keep, keep)
+    ids, mask, _ = pad_to_bucket(tokens, buckets, tokenizer.pad_id, padding_side=padding_side)
+    return ids, mask, keep < lengths
+
+
+def prompt_batches(prompts, tokenizer, max_prompt_tokens, batch_size):
+    """A finite, unshuffled dataset of left-padded prompt batches of fixed length `max_prompt_tokens`, for
+    sampling from a policy (the last batch may be smaller)."""
+    config = PipelineConfig(
+        seq_len=max_prompt_tokens + 1,
+        max_prompt_tokens=max_prompt_tokens,
+        batch_size=batch_size,
+        buckets=(max_prompt_tokens,),
+        shuffle_buffer=0,
+        repeat=False,
+        drop_remainder=False,
+    )
+    source = TextSource([records.Prompt(prompt) for prompt in prompts], "prompt")
+    return prompt_dataset_fn(source, config, tokenizer)(None)

@@ -59,7 +59,7 @@ class CollectConfig:
 
 def sample_pairs(causal_lm, tokenizer, prompts, config):
     """Two independent samples per prompt: (firsts, seconds) lists of strings."""
-    from rlhf_tf.data import pipelines, records
+    from rlhf_tf.data import pipelines
     from rlhf_tf.models import sampling
 
     sampler = sampling.Sampler(
@@ -68,17 +68,10 @@ def sample_pairs(causal_lm, tokenizer, prompts, config):
         tokenizer.pad_id,
         sampling.SamplingConfig(max_new_tokens=config.max_new_tokens),
     )
-    pipeline = pipelines.PipelineConfig(
-        seq_len=config.max_prompt_tokens + 1,
-        max_prompt_tokens=config.max_prompt_tokens,
-        batch_size=config.batch_size,
-        shuffle_buffer=0,
-        repeat=False,
-        drop_remainder=False,
-    )
-    source = pipelines.TextSource([records.Prompt(prompt) for prompt in prompts], "prompt")
     firsts, seconds = [], []
-    for index, batch in enumerate(pipelines.prompt_dataset_fn(source, pipeline, tokenizer)(None)):
+    for index, batch in enumerate(
+        pipelines.prompt_batches(prompts, tokenizer, config.max_prompt_tokens, config.batch_size)
+    ):
         for output, seed in ((firsts, [config.seed, 2 * index]), (seconds, [config.seed, 2 * index + 1])):
             out = sampler.generate(batch["token_ids"], batch["padding_mask"], seed)
             output += [
