@@ -1,0 +1,31 @@
+import json
+
+from rlhf_tf import tasks, testing
+from rlhf_tf.data import reader
+from rlhf_tf.feedback import collect
+from rlhf_tf.feedback.store import FeedbackStore
+from rlhf_tf.models import policy as policy_lib
+
+
+def test_collect_samples_labels_stores_and_exports(tmp_path):
+    tokenizer = tasks.get_task("reviews").tokenizer()
+    policy_lib.save_policy(tmp_path / "policy", testing.tiny_causal_lm(tokenizer.vocabulary_size), tokenizer)
+    config = collect.CollectConfig(
+        output_dir=str(tmp_path / "labels"),
+        policy=str(tmp_path / "policy"),
+        num_pairs=24,
+        eval_fraction=0.25,
+        max_new_tokens=8,
+        batch_size=16,
+    )
+    report = collect.collect(config)
+    left_out = report["pairs_with_an_empty_response_left_out"]
+    assert report["train_pairs"] + report["eval_pairs"] + left_out == 24
+    train, _ = reader.read_jsonl(tmp_path / "labels" / "train.jsonl")
+    evaluation, _ = reader.read_jsonl(tmp_path / "labels" / "eval.jsonl")
+    assert len(train) == report["train_pairs"] and len(evaluation) == report["eval_pairs"]
+    assert not {pair.id for pair in train} & {pair.id for pair in evaluation}
+    store = FeedbackStore(tmp_path / "labels" / "feedback.sqlite")
+    assert store.counts()["labels"] == 24 - left_out
+    saved = json.loads((tmp_path / "labels" / "labeler.json").read_text())
+    assert 0.5 <= saved["ceiling"] <= 1.0 and saved["policy"] == str(tmp_path / "policy")
