@@ -30,6 +30,14 @@ EXTRAS_REQUIRE = {
     "dev": [
         "pytest>=8",
         "ruff>=0.6",
+        # CI executes colab/quickstart.ipynb top to bottom.
+        "nbclient>=0.10",
+        "nbformat>=5.10",
+        "ipykernel>=6.29",
+        # IPython >= 8.19 needs typing_extensions.TypeAliasType (>= 4.6), but tf-agents pins typing-extensions 4.5,
+        # and keras-hub imports IPython through kagglehub when it is installed: a newer IPython breaks `import
+        # keras_hub`. pip's resolver does not see this (IPython does not declare it).
+        "ipython<8.19",
     ],
 }
 

@@ -10,8 +10,13 @@ Per iteration (Ziegler et al. 2019; Ouyang et al. 2022; the "N implementation de
 4. `ppo_epochs` passes over shuffled minibatches minimise the clipped policy loss + vf_coef x clipped value loss
    - entropy_coef x entropy, with global gradient clipping; dropout is off throughout;
 5. the KL controller (fixed or adaptive) updates the coefficient from the observed KL.
-The critic is a `ValueHead` on the policy's own trunk (one forward pass serves both; half the training FLOPs of a
-separate value model).
+The critic (`value_model`) is a `ValueHead` on the policy's own trunk by default (one forward pass serves both: half
+the training FLOPs of a separate value model), or a separate trunk initialised from the policy or from the reward
+model (its backbone and head), as in InstructGPT.
+
+Length control: with `length_penalty` > 0 the score loses that much per response token beyond `length_target`
+(0: 1.1 x the mean length of the first rollout batch, i.e. of the SFT policy), so a reward model that likes longer
+text cannot buy reward with length alone.
 """
 
 import dataclasses
@@ -21,7 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from rlhf_tf import configs, ops, training
-from rlhf_tf.agents import ppo_losses
+from rlhf_tf.agents import ppo_losses, rl
+from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.models import sampling, transformer
 from rlhf_tf.models.value import ValueHead
 
@@ -45,6 +51,13 @@ class PPOHyperparameters:
       missing_end_penalty: subtracted from the score of a response that never emits the end token.
       clip_norm: global gradient-norm clipping.
       whiten_advantages: whiten advantages over real tokens.
+      lr_schedule: "constant", or "linear" decay to 0 over `total_updates` optimizer steps.
+      length_penalty: score lost per response token beyond `length_target` (0: no length control).
+      length_target: tokens; 0 takes 1.1 x the mean response length of the first rollout batch.
+      value_model: "shared" (a head on the policy trunk), "policy" (a separate trunk copied from the policy) or
+        "reward" (a separate trunk and head copied from the reward model; give `value_init`).
+      compute_dtype: "float32", or "bfloat16" for mixed precision in the teacher-forced passes (variables and
+        optimizer stay float32; worth it where the hardware computes bf16 natively: TPUs, recent GPUs and CPUs).
       jit_compile: XLA for the update step.
     """
 
@@ -63,6 +76,11 @@ class PPOHyperparameters:
     missing_end_penalty: float = 1.0
     clip_norm: float = 1.0
     whiten_advantages: bool = True
+    lr_schedule: str = "constant"
+    length_penalty: float = 0.0
+    length_target: float = 0.0
+    value_model: str = "shared"
+    compute_dtype: str = "float32"
     jit_compile: bool = True
 
     def __post_init__(self):
@@ -73,7 +91,16 @@ class PPOHyperparameters:
             clip_range=self.clip_range,
             clip_norm=self.clip_norm,
         )
-        configs.require_non_negative(kl_coef=self.kl_coef, target_kl=self.target_kl, vf_coef=self.vf_coef)
+        configs.require_non_negative(
+            kl_coef=self.kl_coef,
+            target_kl=self.target_kl,
+            vf_coef=self.vf_coef,
+            length_penalty=self.length_penalty,
+            length_target=self.length_target,
+        )
+        configs.require_choice("lr_schedule", self.lr_schedule, ("constant", "linear"))
+        configs.require_choice("value_model", self.value_model, ("shared", "policy", "reward"))
+        configs.require_choice("compute_dtype", self.compute_dtype, ("float32", "bfloat16"))
         configs.require(
             0 <= self.lam <= 1 and 0 < self.gamma <= 1,
             "`gamma` in (0, 1], `lam` in [0, 1].",
@@ -83,7 +110,9 @@ class PPOHyperparameters:
 
 
 class PPOLearner:
-    """Holds the policy (with its value head), the frozen reference, the optimizer and the KL controller.
+    """Holds the policy, the critic, the frozen reference, the optimizer and the KL controller.
+
+    Build it under the strategy's scope; `update` then splits each minibatch over the replicas.
 
     Args:
       causal_lm: the policy (keras-hub GPT-2 causal LM), trained in place.
@@ -91,28 +120,55 @@ class PPOLearner:
       end_id: the tokenizer's end id (responses without it get `missing_end_penalty`).
       hyperparameters: `PPOHyperparameters`.
       seed: seeds minibatch shuffling (mixed with the iteration number, so resumed runs repeat).
+      critic: for `value_model` "policy" or "reward": (backbone, ValueHead or Dense head) of the separate critic;
+        built from a copy of the policy when omitted with "policy".
+      total_updates: optimizer steps of the whole run (for the "linear" schedule).
     """
 
-    def __init__(self, causal_lm, reference_lm, end_id, hyperparameters, seed=0):
+    def __init__(self, causal_lm, reference_lm, end_id, hyperparameters, seed=0, critic=None, total_updates=0):
+        h = hyperparameters
         self.causal_lm = causal_lm
         self.end_id = int(end_id)
         self.reference_lm = reference_lm
-        self.hyperparameters = hyperparameters
+        self.hyperparameters = h
         self.seed = seed
-        self.value_head = ValueHead(causal_lm.backbone.hidden_dim, name="value_head")
-        self.value_head.build((None, None, causal_lm.backbone.hidden_dim))
-        self.variables = causal_lm.trainable_variables + self.value_head.trainable_variables
-        self.optimizer = keras.optimizers.AdamW(learning_rate=hyperparameters.learning_rate, weight_decay=0.0)
+        self._dtype = None if h.compute_dtype == "float32" else tf.dtypes.as_dtype(h.compute_dtype)
+        hidden_dim = causal_lm.backbone.hidden_dim
+        if h.value_model == "shared":
+            self.critic_backbone = None
+            self.value_head = ValueHead(hidden_dim, name="value_head")
+            self.value_head.build((None, None, hidden_dim))
+        else:
+            if critic is None:
+                configs.require(
+                    h.value_model == "policy",
+                    "value_model='reward' needs the reward model's (backbone, head) as `critic`.",
+                    value_model=h.value_model,
+                )
+                critic = (_copy_backbone(causal_lm), ValueHead(hidden_dim, name="value_head"))
+            self.critic_backbone, self.value_head = critic
+            self.value_head.build((None, None, self.critic_backbone.hidden_dim))
+        self.variables = list(causal_lm.trainable_variables) + list(self.value_head.trainable_variables)
+        if self.critic_backbone is not None:
+            self.variables += list(self.critic_backbone.trainable_variables)
+        learning_rate = h.learning_rate
+        if h.lr_schedule == "linear":
+            configs.require_positive(total_updates=total_updates)
+            learning_rate = keras.optimizers.schedules.PolynomialDecay(h.learning_rate, total_updates, 0.0)
+        self.optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=0.0)
         self.optimizer.build(self.variables)
-        self.kl_coef = tf.Variable(hyperparameters.kl_coef, trainable=False, dtype=tf.float32, name="kl_coef")
+        self.kl_coef = tf.Variable(h.kl_coef, trainable=False, dtype=tf.float32, name="kl_coef")
+        self.length_target = tf.Variable(h.length_target, trainable=False, dtype=tf.float32, name="length_target")
         self._update = training.GradientStep(
             self._loss,
             self.variables,
             self.optimizer,
-            clip_norm=hyperparameters.clip_norm,
-            jit_compile=hyperparameters.jit_compile,
+            clip_norm=h.clip_norm,
+            jit_compile=h.jit_compile,
         )
-        self._score_pass = tf.function(self._score_pass_graph, jit_compile=hyperparameters.jit_compile)
+        self._score_pass = tf.function(self._score_pass_graph, jit_compile=h.jit_compile)
+        self._strategy = tf.distribute.get_strategy()
+        self._replicated_update = tf.function(self._replicated_update_graph)
 
     def checkpoint_objects(self):
         return {
@@ -120,7 +176,36 @@ class PPOLearner:
             "value_head": self.value_head,
             "optimizer": self.optimizer,
             "kl_coef": self.kl_coef,
+            "length_target": self.length_target,
+            **({"critic": self.critic_backbone} if self.critic_backbone is not None else {}),
         }
+
+    def _forward(self, batch, with_values=True):
+        """The policy's teacher-forced outputs, with the critic's values when asked."""
+        shared = self.critic_backbone is None
+        outputs = sampling.teacher_forced(
+            self.causal_lm.backbone,
+            batch["prompt_ids"],
+            batch["prompt_mask"],
+            batch["response_ids"],
+            batch["response_mask"],
+            value_head=self.value_head if shared and with_values else None,
+            weights=transformer.read_weights(self.causal_lm.backbone, self._dtype),
+        )
+        if with_values and not shared:
+            # A separate critic reads its trunk's output as the backbone gives it (after the final norm), as the
+            # reward model's head it may start from does.
+            critic_weights = transformer.read_weights(self.critic_backbone, self._dtype)
+            outputs["values"] = sampling.teacher_forced(
+                self.critic_backbone,
+                batch["prompt_ids"],
+                batch["prompt_mask"],
+                batch["response_ids"],
+                batch["response_mask"],
+                value_head=lambda hidden: self.value_head(transformer.final_norm(critic_weights, hidden)),
+                weights=critic_weights,
+            )["values"]
+        return outputs
 
     def _score_pass_graph(self, rollout):
         """Reference log-probs and the critic's values for a rollout batch (no gradients)."""
@@ -130,28 +215,13 @@ class PPOLearner:
             rollout["prompt_mask"],
             rollout["response_ids"],
             rollout["response_mask"],
+            weights=transformer.read_weights(self.reference_lm.backbone, self._dtype),
         )
-        current = sampling.teacher_forced(
-            self.causal_lm.backbone,
-            rollout["prompt_ids"],
-            rollout["prompt_mask"],
-            rollout["response_ids"],
-            rollout["response_mask"],
-            value_head=self.value_head,
-        )
-        return reference["logprobs"], current["values"]
+        return reference["logprobs"], self._forward(rollout)["values"]
 
     def _loss(self, minibatch):
         h = self.hyperparameters
-        outputs = sampling.teacher_forced(
-            self.causal_lm.backbone,
-            minibatch["prompt_ids"],
-            minibatch["prompt_mask"],
-            minibatch["response_ids"],
-            minibatch["response_mask"],
-            value_head=self.value_head,
-            weights=transformer.read_weights(self.causal_lm.backbone),
-        )
+        outputs = self._forward(minibatch)
         mask = minibatch["response_mask"]
         policy, clipped, approximate_kl = ppo_losses.policy_loss(
             outputs["logprobs"], minibatch["logprobs"], minibatch["advantages"], mask, h.clip_range
@@ -172,16 +242,51 @@ class PPOLearner:
             "approximate_kl": training.global_mean(approximate_kl, weights),
         }
 
-    def update(self, rollout, iteration):
-        """One PPO update on a rollout batch (from `bridge.RolloutCollector.collect`); returns metrics."""
+    def _replicated_update_graph(self, minibatch):
+        replicas = self._strategy.num_replicas_in_sync
+
+        def split(context):
+            index = context.replica_id_in_sync_group
+            return {name: tf.split(value, replicas)[index] for name, value in minibatch.items()}
+
+        per_replica = self._strategy.run(
+            self._update, args=(self._strategy.experimental_distribute_values_from_function(split),)
+        )
+        return {
+            name: self._strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+            for name, value in per_replica.items()
+        }
+
+    def apply_minibatch(self, minibatch):
+        """One optimizer step on a minibatch (split over the replicas under a multi-device strategy)."""
+        if self._strategy.num_replicas_in_sync == 1:
+            return self._update(minibatch)
+        return self._replicated_update(minibatch)
+
+    def scores(self, rollout):
+        """The rollout's scores after length control: [batch]."""
+        h = self.hyperparameters
+        scores = tf.cast(rollout["reward"], tf.float32)
+        if not h.length_penalty:
+            return scores
+        lengths = tf.reduce_sum(tf.cast(rollout["response_mask"], tf.float32), axis=1)
+        if float(self.length_target.numpy()) <= 0:
+            self.length_target.assign(1.1 * float(tf.reduce_mean(lengths)))
+        return scores - h.length_penalty * tf.nn.relu(lengths - self.length_target)
+
+    def prepare(self, rollout):
+        """The scoring phase: reference log-probs, values, shaped rewards, GAE advantages and returns.
+
+        Returns (the training batch, shaping statistics)."""
         h = self.hyperparameters
         mask = tf.cast(rollout["response_mask"], tf.float32)
         reference_logprobs, values = self._score_pass(rollout)
         ended = tf.reduce_any(
             tf.logical_and(tf.equal(rollout["response_ids"], self.end_id), rollout["response_mask"]), 1
         )
+        scores = self.scores(rollout)
         rewards, kl = ppo_losses.shape_rewards(
-            rollout["reward"],
+            scores,
             rollout["logprobs"],
             reference_logprobs,
             mask,
@@ -193,7 +298,20 @@ class PPOLearner:
         if h.whiten_advantages:
             advantages = ops.masked_whiten(advantages, mask)
         batch = {**rollout, "values": values, "advantages": advantages, "returns": returns}
-        size = int(rollout["reward"].shape[0])
+        statistics = {
+            "score": float(tf.reduce_mean(rollout["reward"])),
+            "shaped_score": float(tf.reduce_mean(scores)),
+            "kl": float(tf.reduce_mean(tf.reduce_sum(kl, axis=1))),
+            "response_length": float(tf.reduce_mean(tf.reduce_sum(mask, axis=1))),
+            "ended": float(tf.reduce_mean(tf.cast(ended, tf.float32))),
+            "value_explained_variance": float(ops.explained_variance(values, returns, mask)),
+        }
+        return batch, statistics
+
+    def optimize(self, batch, iteration):
+        """The update phase: `ppo_epochs` passes of shuffled minibatches; returns the mean step metrics."""
+        h = self.hyperparameters
+        size = int(batch["reward"].shape[0])
         rng = np.random.default_rng([self.seed, iteration])
         sums, count = {}, 0
         for _ in range(h.ppo_epochs):
@@ -201,21 +319,168 @@ class PPOLearner:
             for start in range(0, size - h.minibatch_size + 1, h.minibatch_size):
                 indices = tf.constant(order[start : start + h.minibatch_size])
                 minibatch = {name: tf.gather(value, indices) for name, value in batch.items()}
-                metrics = self._update(minibatch)
+                metrics = self.apply_minibatch(minibatch)
                 for name, value in metrics.items():
                     sums[name] = sums.get(name, 0.0) + float(value)
                 count += 1
-        kl_per_response = float(tf.reduce_mean(tf.reduce_sum(kl, axis=1)))
+        return {name: total / max(count, 1) for name, total in sums.items()}
+
+    def update(self, rollout, iteration):
+        """One PPO update on a rollout batch (from `bridge.RolloutCollector.collect`); returns metrics."""
+        h = self.hyperparameters
+        batch, statistics = self.prepare(rollout)
+        result = self.optimize(batch, iteration)
         if h.target_kl:
             controller = ppo_losses.AdaptiveKLController(float(self.kl_coef.numpy()), h.target_kl, h.kl_horizon)
-            self.kl_coef.assign(controller.update(kl_per_response, size))
-        result = {name: total / max(count, 1) for name, total in sums.items()}
+            self.kl_coef.assign(controller.update(statistics["kl"], int(rollout["reward"].shape[0])))
+        result.update(statistics)
         result.update(
-            score=float(tf.reduce_mean(rollout["reward"])),
-            kl=kl_per_response,
             kl_coef=float(self.kl_coef.numpy()),
-            response_length=float(tf.reduce_mean(tf.reduce_sum(mask, axis=1))),
-            ended=float(tf.reduce_mean(tf.cast(ended, tf.float32))),
-            value_explained_variance=float(ops.explained_variance(values, returns, mask)),
+            learning_rate=float(keras.ops.convert_to_numpy(self.optimizer.learning_rate)),
         )
         return result
+
+
+def _copy_backbone(causal_lm):
+    """A separate trunk with the policy's architecture and weights (for a critic of its own)."""
+    backbone = causal_lm.backbone
+    copy = backbone.__class__.from_config(backbone.get_config())
+    copy.set_weights(backbone.get_weights())
+    return copy
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """`rlhf-tf ppo`: actor-critic fine-tuning of a language policy against a reward.
+
+    Attributes:
+      output_dir: the run directory.
+      rollouts: the policy, reward, prompts and sampling (`rl.RolloutConfig`).
+      hyperparameters: the update (`PPOHyperparameters`).
+      loop: `steps` is the number of PPO iterations (one batch of rollouts + its epochs of updates each); logging,
+        checkpoints and the seed as in every run.
+      num_samples: held-out samples shown in samples.jsonl and TensorBoard.
+      export: write export/policy.
+      strategy: tf.distribute strategy name (see `training.create_strategy`); minibatches split over replicas.
+    """
+
+    output_dir: str
+    rollouts: rl.RolloutConfig
+    hyperparameters: PPOHyperparameters = PPOHyperparameters()
+    loop: training.LoopConfig = training.LoopConfig(steps=80, log_every=1, checkpoint_every=10)
+    num_samples: int = 12
+    export: bool = True
+    strategy: str = "auto"
+
+    def __post_init__(self):
+        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
+        configs.require(
+            self.rollouts.batch_size % self.hyperparameters.minibatch_size == 0,
+            "`batch_size` must be a multiple of `minibatch_size`.",
+            batch_size=self.rollouts.batch_size,
+            minibatch_size=self.hyperparameters.minibatch_size,
+        )
+
+
+def load_value_init(spec, strategy):
+    """(backbone, head) of a reward run directory's model, for `value_model="reward"`."""
+    import os
+
+    from rlhf_tf import files
+    from rlhf_tf.errors import UserInputError
+    from rlhf_tf.reward import trainer
+
+    config_path = os.path.join(os.fspath(spec), "config.json")
+    saved = files.read_json(config_path)
+    if not saved or not os.path.exists(os.path.join(spec, "ckpt", "final-with-normalization.index")):
+        raise UserInputError(
+            f"value_model='reward' needs the reward run directory (config.json and ckpt/). Received: reward={spec}"
+        )
+    if saved.get("ensemble_size", 1) != 1:
+        raise UserInputError(f"value_model='reward' needs a single reward model, not an ensemble. Received: {spec}")
+    model_fields = {k: v for k, v in saved["model"].items() if not k.startswith("_")}
+    reward_config = trainer.RewardConfig(
+        output_dir=spec,
+        train=saved["train"],
+        init_from=saved.get("init_from", ""),
+        tokenizer=saved.get("tokenizer", ""),
+        model=policy_lib.PolicyConfig(**model_fields),
+    )
+    with strategy.scope():
+        model, _ = trainer.build_model(reward_config, reward_config.tokenizer or "byte")
+        model.build()
+    tf.train.Checkpoint(model=model).read(os.path.join(spec, "ckpt", "final-with-normalization")).expect_partial()
+    head = ValueHead(model.backbone.hidden_dim, name="value_head")
+    head.build((None, None, model.backbone.hidden_dim))
+    head.dense.set_weights(model.head.get_weights())
+    return model.backbone, head
+
+
+def train_ppo(config, reward_fn=None):
+    """Runs PPO; returns the final metrics (also in metrics.json).
+
+    Args:
+      config: a `PPOConfig`.
+      reward_fn: optional `(prompts, responses) -> [batch]` over strings, used instead of `config.rollouts.reward`
+        (e.g. a deliberately flawed reward, to see reward hacking).
+    """
+
+    r = config.rollouts
+    strategy = training.create_strategy(config.strategy)
+    loop = training.TrainLoop(config.loop, config.output_dir, strategy=strategy, run_config=config, metrics_prefix="rl")
+    train_prompts, evaluation_prompts, task = rl.load_prompts(r, config.output_dir)
+    reward_texts = rl.load_reward(reward_fn or r.reward, task)
+    causal_lm, reference_lm, tokenizer = rl.load_policies(r, strategy)
+    h = config.hyperparameters
+    critic = load_value_init(r.reward, strategy) if h.value_model == "reward" else None
+    updates_per_iteration = h.ppo_epochs * (r.batch_size // h.minibatch_size)
+    with strategy.scope():
+        learner = PPOLearner(
+            causal_lm,
+            reference_lm,
+            tokenizer.end_id,
+            h,
+            seed=config.loop.seed,
+            critic=critic,
+            total_updates=config.loop.steps * updates_per_iteration,
+        )
+    loop.shown_metrics = ("score", "rollout_gold_score", "kl", "response_length", "clip_fraction")
+    start = _latest_step(loop)
+    rl.log_resumed(start)
+    rollouts = rl.Rollouts(r, causal_lm, tokenizer, reward_texts, train_prompts, config.loop.seed, start)
+
+    def iteration(step):
+        rollout = rollouts.collect()
+        metrics = learner.update(rollout, step)
+        gold = rl.rollout_gold(task, rollouts.texts(rollout))
+        if gold is not None:
+            metrics["rollout_gold_score"] = gold
+        return metrics
+
+    checkpoint = {**learner.checkpoint_objects(), **rollouts.checkpoint_objects()}
+    metrics = loop.run_iterations(iteration, checkpoint, description="ppo")
+    run_directory = loop.run_directory
+    if run_directory.chief:
+        final, rows = rl.final_evaluation(
+            r,
+            causal_lm,
+            reference_lm,
+            tokenizer,
+            evaluation_prompts,
+            reward_texts,
+            task,
+            config.loop.seed,
+            config.loop.progress,
+        )
+        metrics.update(final)
+        rl.write_samples(config.output_dir, rows[: config.num_samples], run_directory.summary_writer(), loop.step)
+        rl.save_and_export(config.output_dir, run_directory, causal_lm, tokenizer, r, config.export)
+    run_directory.update_metrics(metrics)
+    return metrics
+
+
+def _latest_step(loop):
+    """The iteration a rerun resumes from (the latest checkpoint's number), before the loop restores it."""
+    manager_dir = loop.run_directory.checkpoint_dir
+    latest = tf.train.latest_checkpoint(manager_dir)
+    return int(latest.rsplit("-", 1)[1]) if latest else 0

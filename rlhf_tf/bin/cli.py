@@ -12,12 +12,15 @@ import sys
 # Subcommands that work today, in pipeline order, with their one-line purpose. A subcommand is listed here only
 # once its machinery exists.
 SUBCOMMANDS = {
+    "quickstart": "The main job: SFT -> feedback -> reward model -> PPO -> evaluation -> export, with a report.",
     "validate-data": "Check feedback files: shapes, counts, lengths, and every bad line with its number and field.",
     "convert-data": "Convert feedback data between JSON Lines and TFRecord shards (optionally GZIP).",
     "sft": "Supervised fine-tuning of a language policy on demonstrations (--task=reviews or --data=FILE).",
     "collect-labels": "Sample comparison pairs from a policy and label them (simulated labeler) through the store.",
     "train-reward": "Train a reward model from comparisons or rankings; writes metrics, calibration and export/reward.",
     "evaluate-reward": "Measure a reward model (run directory or SavedModel) on comparisons: accuracy, calibration.",
+    "ppo": "Fine-tune a policy against a reward model with PPO (actor-critic) through TF-Agents drivers.",
+    "evaluate-policy": "Compare a policy with its starting policy on held-out prompts: gold, reward, KL, win rates.",
     "generate": "Sample responses from a policy run directory, saved policy, preset or SavedModel.",
     "info": "Show versions, Keras routing, devices and CPU features; --measure adds the fp32 matmul peak.",
 }

@@ -9,7 +9,6 @@ JSONL file of {"prompt": ...} records. Prints (or writes) one JSON line per resp
 """
 
 import json
-import os
 import sys
 
 from absl import flags
@@ -43,36 +42,6 @@ def _prompts():
     return [prompt for prompt in prompts for _ in range(_NUM_SAMPLES.value)]
 
 
-def generate(policy, prompts, sampling_config, max_prompt_tokens=32, seed=0):
-    """Responses for `prompts` from a policy path (see the module docstring)."""
-    import tensorflow as tf
-
-    if os.path.exists(os.path.join(policy, "saved_model.pb")):
-        import tensorflow_text  # noqa: F401  (registers the WordPiece ops the SavedModel uses)
-
-        loaded = tf.saved_model.load(policy)
-        out = loaded.signatures["serving_default"](prompt=tf.constant(prompts))["response"].numpy()
-        return [text.decode("utf-8", "replace") for text in out]
-    from rlhf_tf.agents import sft
-    from rlhf_tf.models import policy as policy_lib
-
-    causal_lm, tokenizer = policy_lib.load_policy(policy, dropout=0.0)
-    responses = []
-    for start in range(0, len(prompts), 64):
-        chunk = prompts[start : start + 64]
-        samples = sft.sample_completions(
-            causal_lm,
-            tokenizer,
-            chunk,
-            sampling_config.max_new_tokens,
-            seed=seed + start,
-            max_prompt_tokens=max_prompt_tokens,
-            sampling_config=sampling_config,
-        )
-        responses += [completion for _, completion, _ in samples]
-    return responses
-
-
 def main(argv):
     del argv
     from rlhf_tf import files
@@ -82,7 +51,9 @@ def main(argv):
         max_new_tokens=_MAX_NEW_TOKENS.value, temperature=_TEMPERATURE.value, top_k=_TOP_K.value, top_p=_TOP_P.value
     )
     prompts = _prompts()
-    responses = generate(_POLICY.value, prompts, config, _MAX_PROMPT_TOKENS.value, _SEED.value)
+    from rlhf_tf.agents import evaluation
+
+    responses = evaluation.generate(_POLICY.value, prompts, config, _MAX_PROMPT_TOKENS.value, _SEED.value)
     lines = "".join(
         json.dumps({"prompt": prompt, "response": response}, ensure_ascii=False) + "\n"
         for prompt, response in zip(prompts, responses)

@@ -9,6 +9,10 @@ from rlhf_tf.errors import UserInputError
 _HELP_FLAGS = ("-h", "-?", "--help", "--helpfull", "--helpshort", "--helpxml")
 
 
+def _not_checkpoint_timing(record):
+    return not record.getMessage().startswith("Sharding callback duration")
+
+
 def run_binary(main, argv=None):
     """Runs an absl `main(argv)`: Ctrl-C exits 130 after the loop saved its checkpoint; bad input exits 2."""
 
@@ -17,6 +21,8 @@ def run_binary(main, argv=None):
         import logging as python_logging
 
         python_logging.getLogger("tensorflow").setLevel(python_logging.WARNING)
+        # ... and so does the checkpoint saver's per-save INFO line, logged through absl directly.
+        python_logging.getLogger("absl").addFilter(_not_checkpoint_timing)
         try:
             return main(arguments)
         except KeyboardInterrupt:

@@ -57,10 +57,11 @@ class CollectConfig:
         configs.require_non_negative(temperature=self.temperature)
 
 
-def sample_pairs(causal_lm, tokenizer, prompts, config):
+def sample_pairs(causal_lm, tokenizer, prompts, config, progress=True):
     """Two independent samples per prompt: (firsts, seconds) lists of strings."""
     from rlhf_tf.data import pipelines
     from rlhf_tf.models import sampling
+    from rlhf_tf.training.progress import Progress
 
     sampler = sampling.Sampler(
         causal_lm.backbone,
@@ -69,31 +70,47 @@ def sample_pairs(causal_lm, tokenizer, prompts, config):
         sampling.SamplingConfig(max_new_tokens=config.max_new_tokens),
     )
     firsts, seconds = [], []
+    bar = Progress(len(prompts), description="sample pairs", unit="pair", enabled=progress)
     for index, batch in enumerate(
         pipelines.prompt_batches(prompts, tokenizer, config.max_prompt_tokens, config.batch_size)
     ):
+        bar.advance(int(batch["token_ids"].shape[0]))
         for output, seed in ((firsts, [config.seed, 2 * index]), (seconds, [config.seed, 2 * index + 1])):
             out = sampler.generate(batch["token_ids"], batch["padding_mask"], seed)
             output += [
                 t.decode("utf-8", "replace") for t in tokenizer.detokenize(out["token_ids"], out["mask"]).numpy()
             ]
+    bar.close()
     return firsts, seconds
 
 
 def collect(config, progress=True):
-    """Samples, stores, labels and exports; returns a summary dict (also written to labeler.json)."""
+    """Samples, stores, labels and exports; returns a summary dict (also written to labeler.json).
+
+    labeler.json is written last: when it exists the collection is complete and a rerun returns it as it is. A rerun
+    after an interruption starts over with a fresh store (sampling and labelling are seeded: the same pairs and
+    labels come out).
+    """
     from rlhf_tf import tasks
     from rlhf_tf.models import policy as policy_lib
+
+    finished = files.read_json(os.path.join(config.output_dir, LABELER_REPORT))
+    if finished is not None:
+        return finished
+    store_path = os.path.join(config.output_dir, "feedback.sqlite")
+    for leftover in (store_path, store_path + "-wal", store_path + "-shm"):
+        if os.path.exists(leftover):
+            os.remove(leftover)
 
     task = tasks.get_task(config.task)
     causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
     prompts = [record.prompt for record in task.training_prompts(config.num_pairs)]
-    firsts, seconds = sample_pairs(causal_lm, tokenizer, prompts, config)
+    firsts, seconds = sample_pairs(causal_lm, tokenizer, prompts, config, progress)
     # An empty response is not a valid record (README, "Bad input"); such pairs are left out and counted.
     keep = [bool(a.strip()) and bool(b.strip()) for a, b in zip(firsts, seconds)]
     empty_pairs = keep.count(False)
     prompts, firsts, seconds = ([x for x, k in zip(column, keep) if k] for column in (prompts, firsts, seconds))
-    store = FeedbackStore(os.path.join(config.output_dir, "feedback.sqlite"))
+    store = FeedbackStore(store_path)
     ids = store.add_items(
         [
             Item("comparison", (a, b), prompt=p, source=os.fspath(config.policy))

@@ -161,7 +161,9 @@ def teacher_forced(
     prompt_length = tf.shape(prompt_ids)[1]
     response_length = tf.shape(response_ids)[1]
     predicting = hidden[:, prompt_length - 1 : prompt_length - 1 + response_length]
-    log_probabilities = tf.nn.log_softmax(transformer.logits(weights, predicting) / temperature, axis=-1)
+    log_probabilities = tf.nn.log_softmax(
+        tf.cast(transformer.logits(weights, predicting), tf.float32) / temperature, axis=-1
+    )
     token_logprobs = tf.gather(log_probabilities, response_ids, batch_dims=2)
     entropy = -tf.reduce_sum(tf.exp(log_probabilities) * log_probabilities, axis=-1)
     zeros = tf.zeros_like(token_logprobs)

@@ -59,11 +59,16 @@ def check_supported(backbone):
         )
 
 
-def read_weights(backbone):
-    """`Weights` from a keras-hub GPT2Backbone (call inside tf.function / GradientTape scopes)."""
+def read_weights(backbone, dtype=None):
+    """`Weights` from a keras-hub GPT2Backbone (call inside tf.function / GradientTape scopes).
+
+    `dtype` (e.g. tf.bfloat16) casts them for mixed precision: matmuls run in that type while the variables,
+    and so the optimizer's updates, stay float32; layer norms and softmaxes compute in float32.
+    """
 
     def value(variable):
-        return tf.convert_to_tensor(variable)
+        tensor = tf.convert_to_tensor(variable)
+        return tf.cast(tensor, dtype) if dtype is not None else tensor
 
     layers = []
     for layer in backbone.transformer_layers:
@@ -110,8 +115,9 @@ def read_weights(backbone):
 
 def _layer_norm(x, gamma_beta):
     gamma, beta = gamma_beta
-    mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
-    return (x - mean) * tf.math.rsqrt(variance + LAYER_NORM_EPSILON) * gamma + beta
+    wide = tf.cast(x, tf.float32)
+    mean, variance = tf.nn.moments(wide, axes=[-1], keepdims=True)
+    return tf.cast((wide - mean) * tf.math.rsqrt(variance + LAYER_NORM_EPSILON), x.dtype) * gamma + beta
 
 
 def _split_heads(x, weights):
@@ -128,9 +134,9 @@ def _merge_heads(x):
 
 def _attend(query, key, value, mask, weights):
     """query [b, h, l, d], key/value [b, h, s, d], mask [b, 1 or h, l, s] bool -> [b, l, h * d]."""
-    scores = tf.einsum("bhld,bhsd->bhls", query, key) * (float(weights.head_dim) ** -0.5)
+    scores = tf.cast(tf.einsum("bhld,bhsd->bhls", query, key), tf.float32) * (float(weights.head_dim) ** -0.5)
     scores = tf.where(mask, scores, tf.cast(NEG_INF, scores.dtype))
-    probabilities = tf.nn.softmax(scores, axis=-1)
+    probabilities = tf.cast(tf.nn.softmax(scores, axis=-1), value.dtype)
     return _merge_heads(tf.einsum("bhls,bhsd->bhld", probabilities, value))
 
 
@@ -150,9 +156,14 @@ def embed(weights, token_ids, positions):
     return tf.gather(weights.token_embedding, token_ids) + tf.gather(weights.position_embedding, positions)
 
 
+def final_norm(weights, hidden):
+    """The backbone's final layer norm (keras-hub backbones output hidden states after it)."""
+    return _layer_norm(hidden, weights.final_norm)
+
+
 def logits(weights, hidden):
     """Final layer norm and the tied output embedding: [..., hidden] -> [..., vocabulary]."""
-    return tf.matmul(_layer_norm(hidden, weights.final_norm), weights.token_embedding, transpose_b=True)
+    return tf.matmul(final_norm(weights, hidden), weights.token_embedding, transpose_b=True)
 
 
 def positions_from_mask(mask):

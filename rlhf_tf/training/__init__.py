@@ -12,7 +12,7 @@ from rlhf_tf.training.distribution import (
 )
 from rlhf_tf.training.gradient_step import GradientStep
 from rlhf_tf.training.loop import TrainingDiverged, TrainLoop, seed_everything
-from rlhf_tf.training.run_directory import RunDirectory
+from rlhf_tf.training.run_directory import RunDirectory, read_scalars
 
 __all__ = [
     "GradientStep",
@@ -24,6 +24,7 @@ __all__ = [
     "create_strategy",
     "global_mean",
     "per_replica_batch_size",
+    "read_scalars",
     "replica_share",
     "seed_everything",
     "shard_for_input_pipeline",

@@ -86,6 +86,7 @@ class TrainLoop:
 
     def __init__(self, config, output_dir, strategy=None, run_config=None, metrics_prefix="train"):
         self.config = config
+        self.shown_metrics = ()  # metric names (without group) the progress bar shows first
         self.strategy = strategy or tf.distribute.get_strategy()
         self.metrics_prefix = metrics_prefix
         seed_everything(config.seed)
@@ -269,7 +270,7 @@ class TrainLoop:
         with writer.as_default():
             for name, value in values.items():
                 tf.summary.scalar(name, value, step=step)
-        progress.show(values)
+        progress.show(values, self.shown_metrics)
         return values
 
     def _evaluate(self, evaluate, step, writer, progress):

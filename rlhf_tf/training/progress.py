@@ -39,11 +39,12 @@ class Progress:
         if self._bar is not None:
             self._bar.update(count)
 
-    def show(self, metrics):
-        """Shows up to five metrics, shortest names first."""
+    def show(self, metrics, preferred=()):
+        """Shows up to five metrics: the `preferred` names (without group) first, then the shortest names."""
         if self._bar is None or not metrics:
             return
-        names = sorted(metrics, key=lambda name: (len(name), name))[:5]
+        rank = {name: index for index, name in enumerate(preferred)}
+        names = sorted(metrics, key=lambda name: (rank.get(name.split("/")[-1], len(rank)), len(name), name))[:5]
         self._bar.set_postfix({name.split("/")[-1]: _format(metrics[name]) for name in names}, refresh=False)
 
     def write(self, message):

@@ -70,3 +70,20 @@ class RunDirectory:
         if not self.chief:
             return tf.summary.create_noop_writer()
         return tf.summary.create_file_writer(self.tensorboard_dir)
+
+
+def read_scalars(tensorboard_dir):
+    """{tag: [(step, value), ...]} of the scalars in a run's TensorBoard event files, sorted by step (the last
+    value written wins for a step, so a resumed run's history reads as one)."""
+    series = {}
+    for path in sorted(tf.io.gfile.glob(os.path.join(tensorboard_dir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.HasField("tensor") and value.metadata.plugin_data.plugin_name == "scalars":
+                    number = float(tf.make_ndarray(value.tensor))
+                elif value.HasField("simple_value"):
+                    number = float(value.simple_value)
+                else:
+                    continue
+                series.setdefault(value.tag, {})[int(event.step)] = number
+    return {tag: sorted(points.items()) for tag, points in series.items()}

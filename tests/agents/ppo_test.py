@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from rlhf_tf import testing
@@ -52,3 +53,84 @@ def test_ppo_raises_a_toy_reward_and_keeps_kl_bounded():
     late = np.mean([m["score"] for m in history[-3:]])
     assert late > max(1.0, 5 * early), (early, late)
     assert history[-1]["kl"] > 0 and 0 <= history[-1]["clip_fraction"] <= 1
+
+
+def _rollout(tokenizer, lengths, seed=0, response=RESPONSE):
+    rng = np.random.default_rng(seed)
+    batch = len(lengths)
+    response_mask = np.arange(response)[None, :] < np.asarray(lengths)[:, None]
+    return {
+        "prompt_ids": tf.constant(rng.integers(3, 200, size=(batch, PROMPT)), tf.int32),
+        "prompt_mask": tf.ones((batch, PROMPT), tf.bool),
+        "response_ids": tf.constant(np.where(response_mask, rng.integers(3, 200, size=(batch, response)), 0), tf.int32),
+        "response_mask": tf.constant(response_mask),
+        "logprobs": tf.constant(np.where(response_mask, -2.0, 0.0), tf.float32),
+        "reward": tf.constant(rng.normal(size=batch), tf.float32),
+    }
+
+
+def _learner(tokenizer, **changes):
+    policy_lm, reference_lm = _policy(tokenizer, 0), _policy(tokenizer, 0)
+    settings = dict(learning_rate=1e-3, minibatch_size=4, ppo_epochs=1, jit_compile=False)
+    settings.update(changes)
+    return ppo.PPOLearner(policy_lm, reference_lm, tokenizer.end_id, ppo.PPOHyperparameters(**settings))
+
+
+def test_length_penalty_costs_only_the_tokens_beyond_the_target():
+    tokenizer = resolve_tokenizer("byte")
+    learner = _learner(tokenizer, length_penalty=0.5, length_target=4.0)
+    rollout = _rollout(tokenizer, [2, 4, 8, 6])
+    scores = learner.scores(rollout).numpy()
+    expected = rollout["reward"].numpy() - 0.5 * np.array([0, 0, 4, 2])
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+
+
+def test_length_target_defaults_to_a_tenth_above_the_first_batch_mean_and_then_stays():
+    tokenizer = resolve_tokenizer("byte")
+    learner = _learner(tokenizer, length_penalty=1.0)
+    learner.scores(_rollout(tokenizer, [2, 4, 6, 8]))
+    assert learner.length_target.numpy() == pytest.approx(1.1 * 5.0)
+    learner.scores(_rollout(tokenizer, [8, 8, 8, 8]))
+    assert learner.length_target.numpy() == pytest.approx(5.5)
+    assert "length_target" in learner.checkpoint_objects()
+
+
+def test_separate_critic_trains_its_own_trunk_and_leaves_the_policy_trunk_to_the_policy_loss():
+    tokenizer = resolve_tokenizer("byte")
+    learner = _learner(tokenizer, value_model="policy", vf_coef=1.0)
+    policy_weights = learner.causal_lm.backbone.get_weights()
+    np.testing.assert_array_equal(learner.critic_backbone.get_weights()[0], policy_weights[0])
+    critic_before = [w.copy() for w in learner.critic_backbone.get_weights()]
+    metrics = learner.update(_rollout(tokenizer, [8, 6, 4, 8, 8, 2, 5, 7]), 0)
+    assert np.isfinite(metrics["loss"])
+    assert any(not np.allclose(a, b) for a, b in zip(critic_before, learner.critic_backbone.get_weights()))
+    assert {id(v) for v in learner.critic_backbone.trainable_variables}.isdisjoint(
+        id(v) for v in learner.causal_lm.trainable_variables
+    )
+
+
+def test_bfloat16_passes_stay_close_to_float32():
+    tokenizer = resolve_tokenizer("byte")
+    rollout = _rollout(tokenizer, [8, 6, 4, 8])
+    fp32 = _learner(tokenizer)._forward(rollout)
+    bf16 = _learner(tokenizer, compute_dtype="bfloat16")._forward(rollout)
+    assert bf16["logprobs"].dtype == tf.float32
+    np.testing.assert_allclose(bf16["logprobs"].numpy(), fp32["logprobs"].numpy(), atol=0.05)
+    np.testing.assert_allclose(bf16["values"].numpy(), fp32["values"].numpy(), atol=0.05)
+
+
+def test_mirrored_update_matches_one_device():
+    from rlhf_tf import training
+
+    tokenizer = resolve_tokenizer("byte")
+    rollout = _rollout(tokenizer, [8, 6, 4, 8, 3, 8, 7, 1])
+    single = _learner(tokenizer, minibatch_size=8)
+    single.update(rollout, 0)
+    strategy = training.create_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    with strategy.scope():
+        mirrored = _learner(tokenizer, minibatch_size=8)
+    mirrored.update(rollout, 0)
+    for a, b in zip(single.causal_lm.get_weights(), mirrored.causal_lm.get_weights()):
+        np.testing.assert_allclose(a, b, atol=2e-5)
+    np.testing.assert_allclose(single.value_head.get_weights()[0], mirrored.value_head.get_weights()[0], atol=2e-5)

@@ -1,0 +1,67 @@
+"""Flags every RL command shares (policy, reward, prompts, sampling, length control), turned into configs."""
+
+from absl import flags
+
+from rlhf_tf.bin import common
+
+POLICY = flags.DEFINE_string("policy", None, "RolloutConfig.policy: SFT run directory, saved policy or preset.")
+REWARD = flags.DEFINE_string("reward", None, "RolloutConfig.reward: reward run directory, SavedModel, or 'gold'.")
+TASK = flags.DEFINE_string("task", "reviews", "RolloutConfig.task: bundled task (prompts, gold scorer).")
+PROMPTS = flags.DEFINE_string("prompts", "", "RolloutConfig.prompts: prompt data; overrides the task's prompts.")
+EVAL_PROMPTS = flags.DEFINE_string("eval_prompts", "", "RolloutConfig.eval_prompts: held-out prompts.")
+NUM_EVAL_PROMPTS = flags.DEFINE_integer("num_eval_prompts", None, "RolloutConfig.num_eval_prompts.")
+MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", None, "RolloutConfig.max_new_tokens: response budget.")
+TEMPERATURE = flags.DEFINE_float("temperature", None, "RolloutConfig.temperature of rollouts.")
+LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Learning rate of the policy update.")
+KL_COEF = flags.DEFINE_float("kl_coef", None, "Initial KL penalty coefficient against the starting policy.")
+LENGTH_PENALTY = flags.DEFINE_float(
+    "length_penalty", None, "Length control: score lost per response token beyond --length_target (0: off)."
+)
+LENGTH_TARGET = flags.DEFINE_float(
+    "length_target", None, "Tokens; 0 takes 1.1 x the starting policy's mean response length."
+)
+LR_SCHEDULE = flags.DEFINE_enum("lr_schedule", None, ["constant", "linear"], "Learning-rate schedule.")
+EXPORT = flags.DEFINE_bool("export", True, "Write export/policy (the serving SavedModel).")
+flags.mark_flag_as_required("policy")
+flags.mark_flag_as_required("reward")
+
+
+def rollout_config():
+    from rlhf_tf.agents import rl
+
+    changes = common.given(
+        (
+            ("num_eval_prompts", NUM_EVAL_PROMPTS),
+            ("max_new_tokens", MAX_NEW_TOKENS),
+            ("temperature", TEMPERATURE),
+            ("batch_size", common.BATCH_SIZE),
+            ("max_prompt_tokens", common.MAX_PROMPT_TOKENS),
+        )
+    )
+    return rl.RolloutConfig(
+        policy=POLICY.value,
+        reward=REWARD.value,
+        task=TASK.value if not PROMPTS.value else "",
+        prompts=PROMPTS.value,
+        eval_prompts=EVAL_PROMPTS.value,
+        **changes,
+    )
+
+
+def hyperparameter_changes():
+    return common.given(
+        (
+            ("learning_rate", LEARNING_RATE),
+            ("kl_coef", KL_COEF),
+            ("length_penalty", LENGTH_PENALTY),
+            ("length_target", LENGTH_TARGET),
+            ("lr_schedule", LR_SCHEDULE),
+        )
+    )
+
+
+def print_summary(metrics):
+    for name in sorted(metrics):
+        if name.startswith("rl/") and not name.startswith(("rl/policy_loss", "rl/value_loss", "rl/grad")):
+            print(f"{name}: {metrics[name]:.4g}")
+    print(f"run directory: {common.OUTPUT_DIR.value}")
