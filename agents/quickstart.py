@@ -20,6 +20,7 @@ import time
 
 from rlhf_tf import configs, files, training
 from rlhf_tf.agents import ppo, report, rl, sft
+from rlhf_tf.models import policy as policy_lib
 
 STAGES = ("sft", "labels", "reward", "ppo")
 
@@ -40,6 +41,9 @@ class QuickstartConfig:
       kl_coef: PPO's KL penalty coefficient.
       length_penalty: PPO length control (score per token beyond 1.1 x SFT's mean length).
       num_eval_prompts: held-out prompts of the final evaluation.
+      policy: the policy network trained by SFT (`PolicyConfig`; the reward model starts from its backbone).
+      max_new_tokens: the response budget everywhere (samples, comparison pairs, rollouts, evaluation, export).
+      rollout_batch_size: prompts per PPO iteration.
       progress: progress bars.
     """
 
@@ -54,6 +58,9 @@ class QuickstartConfig:
     kl_coef: float = 0.05
     length_penalty: float = 0.05
     num_eval_prompts: int = 1000
+    policy: policy_lib.PolicyConfig = policy_lib.PolicyConfig()
+    max_new_tokens: int = 48
+    rollout_batch_size: int = 64
     progress: bool = True
 
     def __post_init__(self):
@@ -90,12 +97,19 @@ def stage_configs(config):
     ppo_base = ppo.PPOConfig(
         output_dir=dirs["ppo"],
         rollouts=rl.RolloutConfig(
-            policy=dirs["sft"], reward=dirs["reward"], task=config.task, num_eval_prompts=config.num_eval_prompts
+            policy=dirs["sft"],
+            reward=dirs["reward"],
+            task=config.task,
+            num_eval_prompts=config.num_eval_prompts,
+            batch_size=config.rollout_batch_size,
+            max_new_tokens=config.max_new_tokens,
         ),
     )
     return {
         "sft": dataclasses.replace(
             sft_base,
+            policy=config.policy,
+            max_new_tokens=config.max_new_tokens,
             loop=loop(sft_base.loop, config.sft_steps),
             pipeline=dataclasses.replace(sft_base.pipeline, seed=config.seed),
         ),
@@ -105,6 +119,7 @@ def stage_configs(config):
             task=config.task,
             num_pairs=config.num_pairs,
             temperature=config.labeler_temperature,
+            max_new_tokens=config.max_new_tokens,
             seed=config.seed,
         ),
         "reward": dataclasses.replace(
@@ -119,6 +134,7 @@ def stage_configs(config):
                 learning_rate=config.learning_rate,
                 kl_coef=config.kl_coef,
                 length_penalty=config.length_penalty,
+                minibatch_size=min(ppo_base.hyperparameters.minibatch_size, config.rollout_batch_size),
             ),
             loop=loop(ppo_base.loop, config.ppo_iterations),
         ),

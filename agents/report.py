@@ -21,22 +21,18 @@ PLOTS_DIR = "plots"
 
 
 def _save(figure, path):
-    import matplotlib.pyplot as plt
-
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
     files.atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
-def _pyplot():
-    import matplotlib
+def _figure(columns=1, size=(6.5, 4)):
+    """A figure that renders without pyplot, so the backend of an enclosing notebook is left alone."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    figure = Figure(figsize=size)
+    return figure, figure.subplots(1, columns)
 
 
 def _series(scalars, tag):
@@ -84,9 +80,8 @@ def hacking_check(metrics, rl_scalars):
 
 def plot_rl(rl_scalars, metrics, directory):
     """Reward and gold score over PPO iterations; KL and response length. Returns the written paths."""
-    plt = _pyplot()
     paths = []
-    figure, axes = plt.subplots(figsize=(6.5, 4))
+    figure, axes = _figure()
     for tag, label in (("rl/score", "learned reward (rollouts)"), ("rl/rollout_gold_score", "gold score (rollouts)")):
         steps, values = _series(rl_scalars, tag)
         if steps:
@@ -99,7 +94,7 @@ def plot_rl(rl_scalars, metrics, directory):
     axes.legend(loc="lower right")
     paths.append(_save(figure, os.path.join(directory, "rl_reward_and_gold.png")))
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    figure, (left, right) = _figure(2, (10, 3.6))
     steps, values = _series(rl_scalars, "rl/kl")
     left.plot(steps, values, label="KL to SFT per response (nats)")
     steps, values = _series(rl_scalars, "rl/kl_coef")
@@ -124,8 +119,7 @@ def plot_rl(rl_scalars, metrics, directory):
 
 def plot_reward_model(reward_scalars, metrics, directory):
     """Reward-model pairwise accuracy over training, with the labeler's ceiling."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6.5, 4))
+    figure, axes = _figure()
     for tag, label in (("reward/accuracy", "train (batch)"), ("reward/eval_accuracy", "held out")):
         steps, values = _series(reward_scalars, tag)
         if steps:

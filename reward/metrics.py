@@ -32,14 +32,12 @@ def pairwise_metrics(chosen, rejected, tie=None, bins=10):
 
 def reliability_plot(bins, path, title="Reward model calibration"):
     """Writes a reliability diagram (accuracy vs confidence per bin) as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: a notebook's backend is left alone
 
     from rlhf_tf import files
 
-    figure, axes = plt.subplots(figsize=(4.5, 4.5))
+    figure = Figure(figsize=(4.5, 4.5))
+    axes = figure.subplots()
     axes.plot([0.5, 1.0], [0.5, 1.0], linestyle="--", color="gray", label="perfect calibration")
     if bins:
         confidence = [row[4] for row in bins]
@@ -57,6 +55,5 @@ def reliability_plot(bins, path, title="Reward model calibration"):
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(figure)
     files.atomic_write_bytes(path, buffer.getvalue())
     return path
