@@ -145,16 +145,16 @@ def rollout_batch(trajectory):
 
 def text_reward(score_texts, tokenizer):
     """A reward function over text: `score_texts(prompts, responses) -> [batch]` (Python, e.g. a gold scorer or a
-    reward SavedModel's signature wrapped in Python), called on detokenized strings through `tf.py_function`."""
+    reward SavedModel's signature wrapped in Python), called with lists of `str` (the detokenized prompts and
+    responses) through `tf.py_function`."""
 
     def reward_fn(prompt_ids, prompt_mask, response_ids, response_mask):
         prompts = tokenizer.detokenize(prompt_ids, prompt_mask)
         responses = tokenizer.detokenize(response_ids, response_mask)
 
         def score(prompt_strings, response_strings):
-            return tf.constant(
-                score_texts(list(prompt_strings.numpy()), list(response_strings.numpy())), dtype=tf.float32
-            )
+            decode = lambda strings: [text.decode("utf-8", "replace") for text in strings.numpy()]
+            return tf.constant(score_texts(decode(prompt_strings), decode(response_strings)), dtype=tf.float32)
 
         rewards = tf.py_function(score, [prompts, responses], tf.float32)
         rewards.set_shape(prompt_ids.shape[:1])

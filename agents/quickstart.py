@@ -156,10 +156,11 @@ def _run_stage(stage, stage_config, progress):
 
 
 def run_quickstart(config, stages=STAGES):
-    """Runs (or resumes) the pipeline; returns the combined metrics (also in `<output_dir>/metrics.json`)."""
+    """Runs (or resumes) the pipeline; returns (the combined metrics, also in `<output_dir>/metrics.json`, and the
+    report's path)."""
     os.makedirs(config.output_dir, exist_ok=True)
     state_path = os.path.join(config.output_dir, "stages.json")
-    state = files.read_json(state_path) or {"finished": {}}
+    state = files.read_json(state_path) or {"finished": [], "seconds": {}}
     files.atomic_write_json(os.path.join(config.output_dir, "config.json"), configs.to_dict(config))
     dirs, per_stage = stage_dirs(config), stage_configs(config)
     combined = {}
@@ -167,26 +168,26 @@ def run_quickstart(config, stages=STAGES):
         if stage in state["finished"]:
             logging.info("quickstart: stage %s already finished; skipping.", stage)
         else:
-            started = time.perf_counter()
             print(f"== quickstart stage {STAGES.index(stage) + 1}/{len(STAGES)}: {stage} -> {dirs[stage]}", flush=True)
-            if stage == "labels":
-                os.makedirs(dirs[stage], exist_ok=True)
-                summary = _run_stage(stage, per_stage[stage], config.progress)
-                files.atomic_write_json(os.path.join(dirs[stage], "metrics.json"), summary)
-            else:
-                _run_stage(stage, per_stage[stage], config.progress)
-            state["finished"][stage] = time.perf_counter() - started
-            files.atomic_write_json(state_path, state)
+            os.makedirs(dirs[stage], exist_ok=True)
+            started = time.perf_counter()
+            try:
+                metrics = _run_stage(stage, per_stage[stage], config.progress)
+                if stage == "labels":
+                    files.atomic_write_json(os.path.join(dirs[stage], "metrics.json"), metrics)
+                state["finished"].append(stage)
+            finally:  # the time of interrupted attempts counts too
+                state["seconds"][stage] = state["seconds"].get(stage, 0.0) + time.perf_counter() - started
+                files.atomic_write_json(state_path, state)
         combined.update(training.RunDirectory(dirs[stage]).read_metrics())
     combined = _public_metrics(combined)
-    files.atomic_write_json(os.path.join(config.output_dir, "metrics.json"), combined)
-    report_dirs = {"sft": dirs["sft"], "reward": dirs["reward"], "rl": dirs["ppo"]}
+    combined["quickstart/seconds"] = float(sum(state["seconds"].values()))
     path, flagged = report.write_report(
         config.output_dir,
-        report_dirs,
+        {"sft": dirs["sft"], "reward": dirs["reward"], "rl": dirs["ppo"]},
         combined,
         title=f"rlhf-tf quickstart: {config.task}",
-        timings=state["finished"],
+        timings={stage: (state["seconds"].get(stage, 0.0), dirs[stage]) for stage in stages},
         seed=config.seed,
     )
     combined["report/reward_hacking_flagged"] = float(flagged)

@@ -152,7 +152,7 @@ def write_report(output_dir, stage_dirs, metrics, title="RLHF run", timings=None
       output_dir: where the report goes.
       stage_dirs: {"sft": dir, "reward": dir, "rl": dir} (any may be missing).
       metrics: the combined flat metrics (rl/..., sft/..., reward/...).
-      timings: optional {stage: seconds}.
+      timings: optional {stage: (seconds, run directory)}.
     """
     plots_dir = os.path.join(output_dir, PLOTS_DIR)
     os.makedirs(plots_dir, exist_ok=True)
@@ -231,8 +231,10 @@ def write_report(output_dir, stage_dirs, metrics, title="RLHF run", timings=None
         lines.append("")
     if timings:
         lines += ["## Stages", "", "| stage | seconds | run directory |", "|---|---|---|"]
-        for stage, seconds in timings.items():
-            lines.append(f"| {stage} | {seconds:.0f} | {_cell(stage_dirs.get(stage, ''))} |")
+        for stage, (seconds, directory) in timings.items():
+            lines.append(f"| {stage} | {seconds:.0f} | {_cell(directory)} |")
+        total = sum(seconds for seconds, _ in timings.values())
+        lines.append(f"| all | {total:.0f} | |")
         lines.append("")
     if seed is not None:
         lines += [f"Seed: {seed}. Every stage's full configuration is in its run directory's config.json.", ""]

@@ -23,6 +23,10 @@ _LENGTH_PENALTY = flags.DEFINE_float("length_penalty", None, "QuickstartConfig.l
 _KL_COEF = flags.DEFINE_float("kl_coef", None, "QuickstartConfig.kl_coef.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "QuickstartConfig.learning_rate (PPO).")
 _NUM_EVAL_PROMPTS = flags.DEFINE_integer("num_eval_prompts", None, "QuickstartConfig.num_eval_prompts.")
+_MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", None, "QuickstartConfig.max_new_tokens.")
+_ROLLOUT_BATCH_SIZE = flags.DEFINE_integer("rollout_batch_size", None, "QuickstartConfig.rollout_batch_size.")
+_NUM_LAYERS = flags.DEFINE_integer("num_layers", None, "PolicyConfig.num_layers of the SFT policy.")
+_HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", None, "PolicyConfig.hidden_dim (intermediate 4x, heads /32).")
 
 HEADLINE = (
     "rl/win_rate_vs_sft_gold",
@@ -43,13 +47,25 @@ def main(argv):
         from rlhf_tf import training
 
         training.configure_cpu_devices(common.CPU_DEVICES.value)
-    from rlhf_tf.agents import quickstart
+    import dataclasses
 
+    from rlhf_tf.agents import quickstart
+    from rlhf_tf.models import policy as policy_lib
+
+    network = policy_lib.PolicyConfig()
+    if _NUM_LAYERS.value is not None:
+        network = dataclasses.replace(network, num_layers=_NUM_LAYERS.value)
+    if _HIDDEN_DIM.value is not None:
+        width = _HIDDEN_DIM.value
+        network = dataclasses.replace(
+            network, hidden_dim=width, intermediate_dim=4 * width, num_heads=max(1, width // 32)
+        )
     config = quickstart.QuickstartConfig(
         output_dir=common.OUTPUT_DIR.value or DEFAULT_OUTPUT_DIR,
         task=_TASK.value,
         seed=common.SEED.value,
         progress=common.PROGRESS.value,
+        policy=network,
         **common.given(
             (
                 ("sft_steps", _SFT_STEPS),
@@ -59,6 +75,8 @@ def main(argv):
                 ("kl_coef", _KL_COEF),
                 ("learning_rate", _LEARNING_RATE),
                 ("num_eval_prompts", _NUM_EVAL_PROMPTS),
+                ("max_new_tokens", _MAX_NEW_TOKENS),
+                ("rollout_batch_size", _ROLLOUT_BATCH_SIZE),
             )
         ),
     )

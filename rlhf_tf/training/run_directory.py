@@ -77,7 +77,8 @@ def read_scalars(tensorboard_dir):
     value written wins for a step, so a resumed run's history reads as one)."""
     series = {}
     for path in sorted(tf.io.gfile.glob(os.path.join(tensorboard_dir, "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
             for value in event.summary.value:
                 if value.HasField("tensor") and value.metadata.plugin_data.plugin_name == "scalars":
                     number = float(tf.make_ndarray(value.tensor))
