@@ -68,4 +68,4 @@ def test_text_reward_scores_detokenized_strings():
     response_mask = tf.constant([[True, True, True, False, False, False]] * BATCH)
     rewards = reward_fn(batch["token_ids"], batch["padding_mask"], response_ids, response_mask)
     np.testing.assert_array_equal(rewards.numpy(), [2.0] * BATCH)
-    assert seen[0] == b"p0: "
+    assert seen[0] == "p0: "  # str, decoded
