@@ -147,7 +147,8 @@ class PPOLearner:
                 )
                 critic = (_copy_backbone(causal_lm), ValueHead(hidden_dim, name="value_head"))
             self.critic_backbone, self.value_head = critic
-            self.value_head.build((None, None, self.critic_backbone.hidden_dim))
+            if not self.value_head.built:
+                self.value_head.build((None, None, self.critic_backbone.hidden_dim))
         self.variables = list(causal_lm.trainable_variables) + list(self.value_head.trainable_variables)
         if self.critic_backbone is not None:
             self.variables += list(self.critic_backbone.trainable_variables)
@@ -424,63 +425,19 @@ def train_ppo(config, reward_fn=None):
       reward_fn: optional `(prompts, responses) -> [batch]` over strings, used instead of `config.rollouts.reward`
         (e.g. a deliberately flawed reward, to see reward hacking).
     """
+    r, h = config.rollouts, config.hyperparameters
 
-    r = config.rollouts
-    strategy = training.create_strategy(config.strategy)
-    loop = training.TrainLoop(config.loop, config.output_dir, strategy=strategy, run_config=config, metrics_prefix="rl")
-    train_prompts, evaluation_prompts, task = rl.load_prompts(r, config.output_dir)
-    reward_texts = rl.load_reward(reward_fn or r.reward, task)
-    causal_lm, reference_lm, tokenizer = rl.load_policies(r, strategy)
-    h = config.hyperparameters
-    critic = load_value_init(r.reward, strategy) if h.value_model == "reward" else None
-    updates_per_iteration = h.ppo_epochs * (r.batch_size // h.minibatch_size)
-    with strategy.scope():
-        learner = PPOLearner(
-            causal_lm,
-            reference_lm,
-            tokenizer.end_id,
-            h,
-            seed=config.loop.seed,
-            critic=critic,
-            total_updates=config.loop.steps * updates_per_iteration,
-        )
-    loop.shown_metrics = ("score", "rollout_gold_score", "kl", "response_length", "clip_fraction")
-    start = _latest_step(loop)
-    rl.log_resumed(start)
-    rollouts = rl.Rollouts(r, causal_lm, tokenizer, reward_texts, train_prompts, config.loop.seed, start)
+    def make_learner(causal_lm, reference_lm, tokenizer, strategy):
+        critic = load_value_init(r.reward, strategy) if h.value_model == "reward" else None
+        with strategy.scope():
+            return PPOLearner(
+                causal_lm,
+                reference_lm,
+                tokenizer.end_id,
+                h,
+                seed=config.loop.seed,
+                critic=critic,
+                total_updates=config.loop.steps * h.ppo_epochs * (r.batch_size // h.minibatch_size),
+            )
 
-    def iteration(step):
-        rollout = rollouts.collect()
-        metrics = learner.update(rollout, step)
-        gold = rl.rollout_gold(task, rollouts.texts(rollout))
-        if gold is not None:
-            metrics["rollout_gold_score"] = gold
-        return metrics
-
-    checkpoint = {**learner.checkpoint_objects(), **rollouts.checkpoint_objects()}
-    metrics = loop.run_iterations(iteration, checkpoint, description="ppo")
-    run_directory = loop.run_directory
-    if run_directory.chief:
-        final, rows = rl.final_evaluation(
-            r,
-            causal_lm,
-            reference_lm,
-            tokenizer,
-            evaluation_prompts,
-            reward_texts,
-            task,
-            config.loop.seed,
-            config.loop.progress,
-        )
-        metrics.update(final)
-        rl.write_samples(config.output_dir, rows[: config.num_samples], run_directory.summary_writer(), loop.step)
-        rl.save_and_export(config.output_dir, run_directory, causal_lm, tokenizer, r, config.export)
-    run_directory.update_metrics(metrics)
-    return metrics
-
-
-def _latest_step(loop):
-    """The iteration a rerun resumes from (the latest checkpoint's number), before the loop restores it."""
-    manager_dir = loop.run_directory.checkpoint_dir
-    latest = tf.train.latest_checkpoint(manager_dir)
-    return int(latest.rsplit("-", 1)[1]) if latest else 0
+    return rl.train_rl(config, make_learner, reward_fn, description="ppo")

@@ -16,7 +16,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf import configs, files
+from rlhf_tf import configs, files, training
 from rlhf_tf.agents import bridge
 from rlhf_tf.data import pipelines, records, sources
 from rlhf_tf.errors import UserInputError
@@ -133,21 +133,30 @@ class Rollouts:
     """The TF-Agents side of a run: prompts as a `TextBanditEnvironment`, the policy as a `LanguagePolicy`, and a
     `RolloutCollector` (a `DynamicStepDriver` into a replay buffer) that yields one batch per call.
 
-    Resume: the prompt stream skips the batches already used and the sampling counter is checkpointed
+    With `samples_per_prompt` = k each batch holds `batch_size / k` prompts, each repeated k times in consecutive
+    rows. Resume: the prompt stream skips the batches already used and the sampling counter is checkpointed
     (`checkpoint_objects`), so a resumed run samples exactly what the uninterrupted one would have.
     """
 
-    def __init__(self, config, causal_lm, tokenizer, reward_texts, train_prompts, seed, start_iteration=0):
+    def __init__(
+        self, config, causal_lm, tokenizer, reward_texts, train_prompts, seed, start_iteration=0, samples_per_prompt=1
+    ):
         pipeline = pipelines.PipelineConfig(
             seq_len=config.max_prompt_tokens + 1,
             max_prompt_tokens=config.max_prompt_tokens,
-            batch_size=config.batch_size,
+            batch_size=config.batch_size // samples_per_prompt,
             buckets=(config.max_prompt_tokens,),
             shuffle_buffer=min(len(train_prompts), 10_000),
             seed=seed,
         )
         dataset = pipelines.prompt_dataset_fn(pipelines.TextSource(train_prompts, "prompt"), pipeline, tokenizer)(None)
-        self._batches = dataset.skip(start_iteration) if start_iteration else dataset
+        dataset = dataset.skip(start_iteration) if start_iteration else dataset
+        if samples_per_prompt > 1:  # k samples of each prompt, as consecutive rows (a group)
+            repeat = lambda batch: {
+                name: tf.repeat(batch[name], samples_per_prompt, axis=0) for name in ("token_ids", "padding_mask")
+            }
+            dataset = dataset.map(repeat)
+        self._batches = dataset
         self.tokenizer = tokenizer
         self.environment = bridge.TextBanditEnvironment(
             self._batches,
@@ -248,6 +257,65 @@ def rollout_gold(task, texts):
     return float(np.mean(task.gold_score(*texts)))
 
 
-def log_resumed(start):
+def latest_step(loop):
+    """The iteration a rerun resumes from (the latest checkpoint's number), before the loop restores it."""
+    latest = tf.train.latest_checkpoint(loop.run_directory.checkpoint_dir)
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
+def train_rl(config, make_learner, reward_fn=None, description="rl", samples_per_prompt=1):
+    """The RL run every online method shares: prompts, reward, policies, rollouts through the TF-Agents bridge,
+    `config.loop.steps` iterations of `learner.update(rollout, step)` on the training loop (checkpoints, exact
+    resume, TensorBoard, progress), then the held-out evaluation against the starting policy, samples, the saved
+    policy and export/policy. Returns the final metrics (also in metrics.json).
+
+    Args:
+      config: a run config with `output_dir`, `rollouts` (`RolloutConfig`), `loop`, `num_samples`, `export`,
+        `strategy`.
+      make_learner: `(causal_lm, reference_lm, tokenizer, strategy) -> learner` with `update(rollout, iteration)`
+        and `checkpoint_objects()`.
+      reward_fn: optional `(prompts, responses) -> [batch]` over strings, used instead of `config.rollouts.reward`.
+    """
+    r = config.rollouts
+    strategy = training.create_strategy(config.strategy)
+    loop = training.TrainLoop(config.loop, config.output_dir, strategy=strategy, run_config=config, metrics_prefix="rl")
+    loop.shown_metrics = ("score", "rollout_gold_score", "kl", "response_length", "clip_fraction")
+    train_prompts, evaluation_prompts, task = load_prompts(r, config.output_dir)
+    reward_texts = load_reward(reward_fn or r.reward, task)
+    causal_lm, reference_lm, tokenizer = load_policies(r, strategy)
+    learner = make_learner(causal_lm, reference_lm, tokenizer, strategy)
+    start = latest_step(loop)
     if start:
         logging.info("Resuming RL at iteration %d.", start)
+    rollouts = Rollouts(
+        r, causal_lm, tokenizer, reward_texts, train_prompts, config.loop.seed, start, samples_per_prompt
+    )
+
+    def iteration(step):
+        rollout = rollouts.collect()
+        metrics = learner.update(rollout, step)
+        gold = rollout_gold(task, rollouts.texts(rollout))
+        if gold is not None:
+            metrics["rollout_gold_score"] = gold
+        return metrics
+
+    checkpoint = {**learner.checkpoint_objects(), **rollouts.checkpoint_objects()}
+    metrics = loop.run_iterations(iteration, checkpoint, description=description)
+    run_directory = loop.run_directory
+    if run_directory.chief:
+        final, rows = final_evaluation(
+            r,
+            causal_lm,
+            reference_lm,
+            tokenizer,
+            evaluation_prompts,
+            reward_texts,
+            task,
+            config.loop.seed,
+            config.loop.progress,
+        )
+        metrics.update(final)
+        write_samples(config.output_dir, rows[: config.num_samples], run_directory.summary_writer(), loop.step)
+        save_and_export(config.output_dir, run_directory, causal_lm, tokenizer, r, config.export)
+    run_directory.update_metrics(metrics)
+    return metrics

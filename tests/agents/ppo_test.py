@@ -134,3 +134,34 @@ def test_mirrored_update_matches_one_device():
     for a, b in zip(single.causal_lm.get_weights(), mirrored.causal_lm.get_weights()):
         np.testing.assert_allclose(a, b, atol=2e-5)
     np.testing.assert_allclose(single.value_head.get_weights()[0], mirrored.value_head.get_weights()[0], atol=2e-5)
+
+
+def test_critic_initialised_from_the_reward_model_scores_like_it(tmp_path):
+    from rlhf_tf import configs, files, training
+    from rlhf_tf.models import policy as policy_lib
+    from rlhf_tf.reward import trainer
+
+    tokenizer = resolve_tokenizer("byte")
+    policy_lib.save_policy(tmp_path / "sft", _policy(tokenizer, 5), tokenizer)
+    run = tmp_path / "rm"
+    reward_config = trainer.RewardConfig(output_dir=str(run), train="unused.jsonl", init_from=str(tmp_path / "sft"))
+    model, _ = trainer.build_model(reward_config, "byte")
+    model.build()
+    model.head.set_weights([np.full((32, 1), 0.05, np.float32), np.array([0.3], np.float32)])
+    tf.train.Checkpoint(model=model).write(str(run / "ckpt" / "final-with-normalization"))
+    files.atomic_write_json(str(run / "config.json"), configs.to_dict(reward_config))
+
+    backbone, head = ppo.load_value_init(str(run), training.create_strategy("default"))
+    learner = ppo.PPOLearner(
+        _policy(tokenizer, 0),
+        _policy(tokenizer, 0),
+        tokenizer.end_id,
+        ppo.PPOHyperparameters(value_model="reward", jit_compile=False),
+        critic=(backbone, head),
+    )
+    rollout = _rollout(tokenizer, [8, 8, 8, 8])
+    values = learner._forward(rollout)["values"].numpy()
+    # The critic's value at the last token equals the reward model's raw score of the whole sequence.
+    ids = tf.concat([rollout["prompt_ids"], rollout["response_ids"][:, :-1]], axis=1)
+    scores = model({"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool)}).numpy()
+    np.testing.assert_allclose(values[:, -1], scores, atol=1e-4)

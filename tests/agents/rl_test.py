@@ -101,3 +101,32 @@ def test_reward_must_be_a_run_directory_saved_model_or_gold(tmp_path):
 
     with pytest.raises(UserInputError, match="reward run directory"):
         rl.load_reward(str(tmp_path))
+
+
+def test_ppo_under_mirrored_strategy_over_two_devices(saved_policy, tmp_path):
+    import dataclasses
+
+    config = dataclasses.replace(_config(tmp_path / "mirrored", saved_policy, 2), strategy="mirrored", export=False)
+    metrics = ppo.train_ppo(config)
+    assert training.create_strategy("mirrored").num_replicas_in_sync == 2
+    assert metrics["rl/steps"] == 2 and np.isfinite(metrics["rl/loss"]) and metrics["rl/grad_norm"] > 0
+    assert 0 <= metrics["rl/win_rate_vs_sft_gold"] <= 1
+
+
+def test_grpo_command_writes_the_same_run_directory(saved_policy, tmp_path):
+    from rlhf_tf.agents import policy_gradient
+
+    base = _config(tmp_path / "grpo", saved_policy, 2)
+    config = policy_gradient.PolicyGradientConfig(
+        output_dir=base.output_dir,
+        rollouts=base.rollouts,
+        hyperparameters=policy_gradient.PolicyGradientHyperparameters(samples_per_prompt=4, minibatch_size=8),
+        loop=base.loop,
+        num_samples=3,
+    )
+    metrics = policy_gradient.train_policy_gradient(config)
+    assert metrics["rl/steps"] == 2 and np.isfinite(metrics["rl/kl_loss"])
+    assert 0 <= metrics["rl/win_rate_vs_sft_gold"] <= 1
+    assert (tmp_path / "grpo" / "export" / "policy" / "saved_model.pb").exists()
+    saved = json.loads((tmp_path / "grpo" / "config.json").read_text())
+    assert saved["hyperparameters"]["algorithm"] == "grpo"

@@ -1,0 +1,350 @@
+"""Critic-free policy gradient for language policies: REINFORCE with a baseline, RLOO and GRPO.
+
+Each iteration samples `samples_per_prompt` = k responses for each of `batch_size / k` prompts through the TF-Agents
+bridge (the k samples of a prompt are consecutive rows), scores them, turns the scores into one advantage per
+response, and takes `epochs` passes of minibatch steps on the clipped surrogate. No value model is trained.
+
+Advantages (r_i is the score of response i of a prompt's group of k, after the optional KL-in-reward term):
+- "reinforce": A_i = r_i - b, with b an exponential moving average of past batch means (checkpointed);
+- "rloo" (Ahmadian et al. 2024): A_i = r_i - 1/(k-1) sum_{j != i} r_j, the leave-one-out mean of the others;
+- "grpo" (Shao et al. 2024): A_i = (r_i - mean_group(r)) / (std_group(r) + 1e-4); with `scale_rewards=False`
+  (Dr. GRPO, Liu et al. 2025) the division by the group's std is left out.
+
+The per-token loss is the PPO-style clipped surrogate with that advantage on every token of the response,
+l_t = -min(rho_t A, clip(rho_t, 1 - eps, 1 + eps) A), rho_t = pi(y_t) / pi_old(y_t) (rho = 1 on the first pass
+over a batch, so one epoch is plain REINFORCE), plus `kl_coef` x the k3 estimator
+exp(ref - logp) - (ref - logp) - 1 of KL(pi || pi_ref) per token when `kl_in_reward` is False. With `kl_in_reward`
+the sequence KL sum_t (logp_t - ref_t) is subtracted from the score before the advantages instead.
+
+Loss normalisation (`loss_normalization`), for tokens t of responses i with |y_i| real tokens, T = max_new_tokens and
+N responses in the minibatch (global across replicas):
+- "sequence" (GRPO as published): L = 1/N sum_i 1/|y_i| sum_t l_it, each response weighs the same, so tokens of
+  short responses weigh more (a length bias);
+- "token" (DAPO): L = sum_i sum_t l_it / sum_i |y_i|, each token weighs the same;
+- "constant" (Dr. GRPO): L = 1/(N T) sum_i sum_t l_it, a constant normaliser, no length bias in either direction.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rlhf_tf import configs, ops, training
+from rlhf_tf.agents import ppo_losses, rl
+from rlhf_tf.models import sampling, transformer
+
+ALGORITHMS = ("reinforce", "rloo", "grpo")
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyGradientHyperparameters:
+    """The update's settings.
+
+    Attributes:
+      algorithm: "reinforce", "rloo" or "grpo" (see the module docstring).
+      samples_per_prompt: k responses per prompt (RLOO and GRPO need k >= 2).
+      learning_rate: AdamW learning rate.
+      epochs: passes over each batch; more than one makes the importance ratio matter (and its clipping).
+      minibatch_size: responses per gradient step (a multiple of k keeps groups whole; not required).
+      clip_range: epsilon of the clipped ratio.
+      kl_coef: weight of the KL to the reference (0: no reference pass at all).
+      kl_in_reward: subtract the sequence KL from the score (True) or add the k3 estimator to the loss (False).
+      loss_normalization: "sequence", "token" or "constant" (see the module docstring).
+      scale_rewards: GRPO's division by the group's std (False: Dr. GRPO).
+      baseline_decay: the REINFORCE baseline's moving-average decay.
+      missing_end_penalty: subtracted from the score of a response that never emits the end token.
+      length_penalty, length_target: length control as in PPO (score per token beyond the target; 0 target:
+        1.1 x the first batch's mean length).
+      clip_norm: global gradient-norm clipping.
+      compute_dtype: "float32" or "bfloat16" passes (variables stay float32).
+      jit_compile: XLA for the step.
+    """
+
+    algorithm: str = "grpo"
+    samples_per_prompt: int = 4
+    learning_rate: float = 1e-4
+    epochs: int = 1
+    minibatch_size: int = 32
+    clip_range: float = 0.2
+    kl_coef: float = 0.05
+    kl_in_reward: bool = False
+    loss_normalization: str = "token"
+    scale_rewards: bool = True
+    baseline_decay: float = 0.9
+    missing_end_penalty: float = 1.0
+    length_penalty: float = 0.0
+    length_target: float = 0.0
+    clip_norm: float = 1.0
+    compute_dtype: str = "float32"
+    jit_compile: bool = True
+
+    def __post_init__(self):
+        configs.require_choice("algorithm", self.algorithm, ALGORITHMS)
+        configs.require_choice("loss_normalization", self.loss_normalization, ("sequence", "token", "constant"))
+        configs.require_choice("compute_dtype", self.compute_dtype, ("float32", "bfloat16"))
+        configs.require_positive(
+            samples_per_prompt=self.samples_per_prompt,
+            learning_rate=self.learning_rate,
+            epochs=self.epochs,
+            minibatch_size=self.minibatch_size,
+            clip_range=self.clip_range,
+            clip_norm=self.clip_norm,
+        )
+        configs.require_non_negative(
+            kl_coef=self.kl_coef, length_penalty=self.length_penalty, length_target=self.length_target
+        )
+        configs.require(
+            self.algorithm == "reinforce" or self.samples_per_prompt >= 2,
+            "RLOO and GRPO compare the k samples of a prompt: `samples_per_prompt` must be at least 2.",
+            algorithm=self.algorithm,
+            samples_per_prompt=self.samples_per_prompt,
+        )
+        configs.require(
+            0 <= self.baseline_decay < 1, "`baseline_decay` must be in [0, 1).", baseline_decay=self.baseline_decay
+        )
+
+
+def group_advantages(scores, samples_per_prompt, algorithm, baseline=0.0, scale_rewards=True):
+    """[batch] scores (groups of k consecutive rows) -> [batch] advantages (see the module docstring)."""
+    scores = tf.cast(scores, tf.float32)
+    if algorithm == "reinforce":
+        return scores - baseline
+    k = samples_per_prompt
+    groups = tf.reshape(scores, [-1, k])
+    if algorithm == "rloo":
+        others = (tf.reduce_sum(groups, axis=1, keepdims=True) - groups) / (k - 1)
+        return tf.reshape(groups - others, [-1])
+    centred = groups - tf.reduce_mean(groups, axis=1, keepdims=True)
+    if scale_rewards:
+        centred = centred / (tf.math.reduce_std(groups, axis=1, keepdims=True) + 1e-4)
+    return tf.reshape(centred, [-1])
+
+
+def surrogate_loss(logprobs, old_logprobs, advantages, mask, clip_range, normalization, max_length):
+    """(loss share, per-token clipped indicator) of the clipped surrogate with one advantage per response."""
+    mask = tf.cast(mask, tf.float32)
+    per_token, clipped, _ = ppo_losses.policy_loss(logprobs, old_logprobs, advantages[:, None] * mask, mask, clip_range)
+    return normalize(per_token, mask, normalization, max_length), clipped
+
+
+def normalize(per_token, mask, normalization, max_length):
+    """This replica's share of the normalised loss (see the module docstring); correct under any strategy."""
+    mask = tf.cast(mask, tf.float32)
+    if normalization == "token":
+        return training.global_mean(per_token, mask)
+    if normalization == "constant":
+        return training.global_mean(tf.reduce_sum(per_token, axis=1) / float(max_length))
+    lengths = tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+    return training.global_mean(tf.reduce_sum(per_token, axis=1) / lengths)
+
+
+class PolicyGradientLearner:
+    """The policy, the frozen reference, the optimizer and the REINFORCE baseline; `update(rollout, iteration)`.
+
+    Args:
+      causal_lm, reference_lm: the policy (trained in place) and its frozen starting copy.
+      end_id: the tokenizer's end id.
+      hyperparameters: `PolicyGradientHyperparameters`.
+      max_new_tokens: the response length (for "constant" normalisation).
+      seed: seeds minibatch shuffling (mixed with the iteration).
+    """
+
+    def __init__(self, causal_lm, reference_lm, end_id, hyperparameters, max_new_tokens, seed=0):
+        h = hyperparameters
+        self.causal_lm = causal_lm
+        self.reference_lm = reference_lm
+        self.end_id = int(end_id)
+        self.hyperparameters = h
+        self.max_new_tokens = int(max_new_tokens)
+        self.seed = seed
+        self._dtype = None if h.compute_dtype == "float32" else tf.dtypes.as_dtype(h.compute_dtype)
+        self.variables = list(causal_lm.trainable_variables)
+        self.optimizer = keras.optimizers.AdamW(learning_rate=h.learning_rate, weight_decay=0.0)
+        self.optimizer.build(self.variables)
+        self.baseline = tf.Variable(0.0, trainable=False, name="reinforce_baseline")
+        self.baseline_ready = tf.Variable(False, trainable=False, name="reinforce_baseline_ready")
+        self.length_target = tf.Variable(h.length_target, trainable=False, dtype=tf.float32, name="length_target")
+        self._step = training.GradientStep(
+            self._loss, self.variables, self.optimizer, clip_norm=h.clip_norm, jit_compile=h.jit_compile
+        )
+        self._reference_pass = tf.function(self._reference_graph, jit_compile=h.jit_compile)
+        self._strategy = tf.distribute.get_strategy()
+        self._replicated_step = tf.function(self._replicated_graph)
+
+    def checkpoint_objects(self):
+        return {
+            "policy": self.causal_lm,
+            "optimizer": self.optimizer,
+            "baseline": self.baseline,
+            "baseline_ready": self.baseline_ready,
+            "length_target": self.length_target,
+        }
+
+    def _pass(self, backbone, batch):
+        return sampling.teacher_forced(
+            backbone,
+            batch["prompt_ids"],
+            batch["prompt_mask"],
+            batch["response_ids"],
+            batch["response_mask"],
+            weights=transformer.read_weights(backbone, self._dtype),
+        )
+
+    def _reference_graph(self, rollout):
+        return self._pass(self.reference_lm.backbone, rollout)["logprobs"]
+
+    def _loss(self, minibatch):
+        h = self.hyperparameters
+        outputs = self._pass(self.causal_lm.backbone, minibatch)
+        mask = tf.cast(minibatch["response_mask"], tf.float32)
+        loss, clipped = surrogate_loss(
+            outputs["logprobs"],
+            minibatch["logprobs"],
+            minibatch["advantages"],
+            mask,
+            h.clip_range,
+            h.loss_normalization,
+            self.max_new_tokens,
+        )
+        metrics = {
+            "policy_loss": loss,
+            "entropy": training.global_mean(outputs["entropy"], mask),
+            "clip_fraction": training.global_mean(clipped, mask),
+        }
+        if h.kl_coef and not h.kl_in_reward:
+            kl = ops.kl_estimate(outputs["logprobs"], minibatch["reference_logprobs"], "k3") * mask
+            kl_loss = normalize(kl, mask, h.loss_normalization, self.max_new_tokens)
+            loss = loss + h.kl_coef * kl_loss
+            metrics["kl_loss"] = kl_loss
+        return loss, metrics
+
+    def _replicated_graph(self, minibatch):
+        replicas = self._strategy.num_replicas_in_sync
+
+        def split(context):
+            index = context.replica_id_in_sync_group
+            return {name: tf.split(value, replicas)[index] for name, value in minibatch.items()}
+
+        per_replica = self._strategy.run(
+            self._step, args=(self._strategy.experimental_distribute_values_from_function(split),)
+        )
+        return {
+            name: self._strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+            for name, value in per_replica.items()
+        }
+
+    def _apply(self, minibatch):
+        if self._strategy.num_replicas_in_sync == 1:
+            return self._step(minibatch)
+        return self._replicated_step(minibatch)
+
+    def scores(self, rollout):
+        """Scores after the missing-end penalty and length control: [batch]."""
+        h = self.hyperparameters
+        scores = tf.cast(rollout["reward"], tf.float32)
+        mask = rollout["response_mask"]
+        ended = tf.reduce_any(tf.logical_and(tf.equal(rollout["response_ids"], self.end_id), mask), axis=1)
+        scores -= h.missing_end_penalty * (1.0 - tf.cast(ended, tf.float32))
+        if h.length_penalty:
+            lengths = tf.reduce_sum(tf.cast(mask, tf.float32), axis=1)
+            if float(self.length_target.numpy()) <= 0:
+                self.length_target.assign(1.1 * float(tf.reduce_mean(lengths)))
+            scores -= h.length_penalty * tf.nn.relu(lengths - self.length_target)
+        return scores, ended
+
+    def update(self, rollout, iteration):
+        h = self.hyperparameters
+        mask = tf.cast(rollout["response_mask"], tf.float32)
+        scores, ended = self.scores(rollout)
+        batch = dict(rollout)
+        sequence_kl = tf.zeros_like(scores)
+        if h.kl_coef:
+            batch["reference_logprobs"] = self._reference_pass(rollout)
+            sequence_kl = tf.reduce_sum((rollout["logprobs"] - batch["reference_logprobs"]) * mask, axis=1)
+            if h.kl_in_reward:
+                scores -= h.kl_coef * sequence_kl
+        if h.algorithm == "reinforce" and not bool(self.baseline_ready.numpy()):
+            self.baseline.assign(float(tf.reduce_mean(scores)))
+            self.baseline_ready.assign(True)
+        batch["advantages"] = group_advantages(
+            scores, h.samples_per_prompt, h.algorithm, self.baseline, h.scale_rewards
+        )
+        if h.algorithm == "reinforce":
+            self.baseline.assign(h.baseline_decay * self.baseline + (1 - h.baseline_decay) * tf.reduce_mean(scores))
+        size = int(scores.shape[0])
+        rng = np.random.default_rng([self.seed, iteration])
+        sums, count = {}, 0
+        for _ in range(h.epochs):
+            order = rng.permutation(size)
+            for start in range(0, size - h.minibatch_size + 1, h.minibatch_size):
+                indices = tf.constant(order[start : start + h.minibatch_size])
+                metrics = self._apply({name: tf.gather(value, indices) for name, value in batch.items()})
+                for name, value in metrics.items():
+                    sums[name] = sums.get(name, 0.0) + float(value)
+                count += 1
+        result = {name: total / max(count, 1) for name, total in sums.items()}
+        result.update(
+            score=float(tf.reduce_mean(rollout["reward"])),
+            shaped_score=float(tf.reduce_mean(scores)),
+            kl=float(tf.reduce_mean(sequence_kl)),
+            response_length=float(tf.reduce_mean(tf.reduce_sum(mask, axis=1))),
+            ended=float(tf.reduce_mean(tf.cast(ended, tf.float32))),
+            advantage_std=float(tf.math.reduce_std(batch["advantages"])),
+        )
+        return result
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyGradientConfig:
+    """`rlhf-tf reinforce | rloo | grpo`: critic-free fine-tuning against a reward.
+
+    Attributes:
+      output_dir: the run directory.
+      rollouts: the policy, reward, prompts and sampling (`rl.RolloutConfig`); `batch_size` counts responses
+        (prompts per iteration = batch_size / samples_per_prompt).
+      hyperparameters: `PolicyGradientHyperparameters`.
+      loop: `steps` = iterations; logging, checkpoints, seed.
+      num_samples: held-out samples shown in samples.jsonl and TensorBoard.
+      export: write export/policy.
+      strategy: tf.distribute strategy name.
+    """
+
+    output_dir: str
+    rollouts: rl.RolloutConfig
+    hyperparameters: PolicyGradientHyperparameters = PolicyGradientHyperparameters()
+    loop: training.LoopConfig = training.LoopConfig(steps=160, log_every=1, checkpoint_every=10)
+    num_samples: int = 12
+    export: bool = True
+    strategy: str = "auto"
+
+    def __post_init__(self):
+        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
+        h = self.hyperparameters
+        configs.require(
+            self.rollouts.batch_size % h.samples_per_prompt == 0,
+            "`batch_size` (responses) must be a multiple of `samples_per_prompt`.",
+            batch_size=self.rollouts.batch_size,
+            samples_per_prompt=h.samples_per_prompt,
+        )
+        configs.require(
+            self.rollouts.batch_size % h.minibatch_size == 0,
+            "`batch_size` must be a multiple of `minibatch_size`.",
+            batch_size=self.rollouts.batch_size,
+            minibatch_size=h.minibatch_size,
+        )
+
+
+def train_policy_gradient(config, reward_fn=None):
+    """Runs REINFORCE, RLOO or GRPO; returns the final metrics (also in metrics.json)."""
+    h = config.hyperparameters
+
+    def make_learner(causal_lm, reference_lm, tokenizer, strategy):
+        with strategy.scope():
+            return PolicyGradientLearner(
+                causal_lm, reference_lm, tokenizer.end_id, h, config.rollouts.max_new_tokens, seed=config.loop.seed
+            )
+
+    return rl.train_rl(
+        config, make_learner, reward_fn, description=h.algorithm, samples_per_prompt=h.samples_per_prompt
+    )
