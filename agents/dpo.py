@@ -1,0 +1,311 @@
+"""Direct preference optimisation (Rafailov et al. 2023) and its IPO and hinge variants: a policy learns from
+comparisons without a reward model.
+
+For a prompt x with chosen y_w and rejected y_l, with log pi(y|x) summed over the response's tokens (and its end
+token) and the frozen reference pi_ref (the starting SFT policy):
+
+    h = [log pi(y_w|x) - log pi_ref(y_w|x)] - [log pi(y_l|x) - log pi_ref(y_l|x)]
+    sigmoid (DPO):  L = -(1 - eps) log sigma(beta h) - eps log sigma(-beta h)   (eps: `label_smoothing`, cDPO)
+    ipo (Azar et al. 2023):  L = (h - 1 / (2 beta))^2
+    hinge (SLiC, Zhao et al. 2023):  L = max(0, 1 - beta h)
+
+The implicit reward of a response is r(x, y) = beta [log pi(y|x) - log pi_ref(y|x)]; its pairwise accuracy (chosen
+above rejected) and margin are reported. At the start pi = pi_ref, so h = 0, the DPO loss is log 2 and every implicit
+reward is 0; the DPO gradient weighs each pair by sigma(-beta h), most where the implicit reward ranks the pair
+wrongly (the paper's section 4). Ties are skipped (DPO has no tie term).
+
+The reference log-probs are computed once, before training, and kept with the tokenized pairs, so training runs
+one model. Pairs are padded to `seq_len` (one shape for XLA).
+"""
+
+import dataclasses
+import logging
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rlhf_tf import configs, training
+from rlhf_tf.agents import rl
+from rlhf_tf.data import pipelines, sources
+from rlhf_tf.models import policy as policy_lib
+from rlhf_tf.models import transformer
+
+LOSSES = ("sigmoid", "ipo", "hinge")
+
+
+def sequence_logprobs(backbone, token_ids, padding_mask, response_mask, dtype=None):
+    """Sum over response tokens of log p(token | prefix) for right-padded sequences [..., length] -> [...]."""
+    length = tf.shape(token_ids)[-1]
+    leading = tf.shape(token_ids)[:-1]
+    ids = tf.reshape(token_ids, [-1, length])
+    mask = tf.reshape(tf.cast(padding_mask, tf.bool), [-1, length])
+    targets_mask = tf.cast(tf.reshape(response_mask, [-1, length])[:, 1:], tf.float32)
+    weights = transformer.read_weights(backbone, dtype)
+    hidden = transformer.forward(weights, ids, transformer.positions_from_mask(mask), transformer.causal_mask(mask))
+    logits = tf.cast(transformer.logits(weights, hidden[:, :-1]), tf.float32)
+    token_logprobs = -tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids[:, 1:], logits=logits)
+    return tf.reshape(tf.reduce_sum(token_logprobs * targets_mask, axis=1), leading)
+
+
+def dpo_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta, loss="sigmoid", smoothing=0.0):
+    """Per-pair loss [batch] and the implicit rewards (chosen, rejected) [batch] (see the module docstring)."""
+    chosen = policy_chosen - reference_chosen
+    rejected = policy_rejected - reference_rejected
+    h = chosen - rejected
+    if loss == "sigmoid":
+        losses = -(1.0 - smoothing) * tf.math.log_sigmoid(beta * h) - smoothing * tf.math.log_sigmoid(-beta * h)
+    elif loss == "ipo":
+        losses = tf.square(h - 1.0 / (2.0 * beta))
+    else:
+        losses = tf.nn.relu(1.0 - beta * h)
+    return losses, beta * chosen, beta * rejected
+
+
+@dataclasses.dataclass(frozen=True)
+class DPOConfig:
+    """`rlhf-tf dpo`: learn a policy from comparisons, offline.
+
+    Attributes:
+      output_dir: the run directory.
+      policy: the starting policy and reference (SFT run directory, saved policy or keras-hub preset).
+      data: comparisons (any accepted comparison shape; JSONL, TFRecord or tfds:).
+      eval_data: held-out comparisons for the implicit-reward accuracy; empty holds out 10% of `data`.
+      format, skip_bad_records: as for every data command.
+      loss: "sigmoid" (DPO), "ipo" or "hinge".
+      beta: the KL strength (temperature of the implicit reward).
+      label_smoothing: cDPO's assumed label-flip rate (sigmoid loss only).
+      epochs: passes over the data (sets the steps unless `loop.steps` is given explicitly with epochs=0).
+      learning_rate: AdamW peak learning rate (warm-up 10% of steps, then linear decay to 0).
+      clip_norm: global gradient-norm clipping.
+      pipeline: sequence length, prompt tokens, batch size (pairs), shuffling.
+      loop: steps, logging, checkpoints, seed.
+      task: bundled task for the final evaluation against the starting policy (gold score, win rate); "" skips it.
+      reward: optional reward run directory or SavedModel, to report the reward win rate too.
+      num_eval_prompts, max_new_tokens: the final evaluation's prompts and response budget.
+      num_samples: held-out samples shown.
+      export: write export/policy.
+      strategy: tf.distribute strategy name.
+    """
+
+    output_dir: str
+    policy: str
+    data: str
+    eval_data: str = ""
+    format: str = ""
+    skip_bad_records: bool = False
+    loss: str = "sigmoid"
+    beta: float = 0.1
+    label_smoothing: float = 0.0
+    epochs: float = 2.0
+    learning_rate: float = 1e-4
+    clip_norm: float = 1.0
+    pipeline: pipelines.PipelineConfig = pipelines.PipelineConfig(
+        seq_len=96, max_prompt_tokens=32, batch_size=32, buckets=(96,)
+    )
+    loop: training.LoopConfig = training.LoopConfig(steps=1000, log_every=25, checkpoint_every=250)
+    task: str = "reviews"
+    reward: str = ""
+    num_eval_prompts: int = 1000
+    max_new_tokens: int = 48
+    num_samples: int = 12
+    export: bool = True
+    strategy: str = "auto"
+
+    def __post_init__(self):
+        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
+        configs.require(bool(self.policy), "`policy` is required (the SFT run to start from).", policy=self.policy)
+        configs.require(bool(self.data), "`data` is required (comparisons).", data=self.data)
+        configs.require_choice("loss", self.loss, LOSSES)
+        configs.require_positive(beta=self.beta, learning_rate=self.learning_rate, clip_norm=self.clip_norm)
+        configs.require_non_negative(epochs=self.epochs)
+        configs.require(
+            0 <= self.label_smoothing < 0.5,
+            "`label_smoothing` must be in [0, 0.5).",
+            label_smoothing=self.label_smoothing,
+        )
+
+
+def _tokenized_pairs(records, config, tokenizer, reference_backbone):
+    """All pairs tokenized to [n, 2, seq_len] with their reference log-probs [n, 2], computed once."""
+    fixed = dataclasses.replace(
+        config.pipeline, buckets=(config.pipeline.seq_len,), repeat=False, shuffle_buffer=0, drop_remainder=False
+    )
+    dataset = pipelines.preference_dataset_fn(pipelines.TextSource(records, "comparison"), fixed, tokenizer)(None)
+    reference = tf.function(
+        lambda batch: sequence_logprobs(
+            reference_backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"]
+        ),
+        jit_compile=True,
+    )
+    columns = {"token_ids": [], "padding_mask": [], "response_mask": [], "reference_logprobs": [], "tie": []}
+    for batch in dataset:
+        for name in ("token_ids", "padding_mask", "response_mask", "tie"):
+            columns[name].append(batch[name].numpy())
+        columns["reference_logprobs"].append(reference(batch).numpy())
+    pairs = {name: np.concatenate(values) for name, values in columns.items()}
+    keep = pairs.pop("tie") < 0.5
+    return {name: value[keep] for name, value in pairs.items()}, int((~keep).sum())
+
+
+def _split(records, fraction, seed):
+    order = np.random.default_rng(seed).permutation(len(records))
+    cut = max(1, int(round(len(records) * fraction)))
+    return [records[i] for i in order[cut:]], [records[i] for i in order[:cut]]
+
+
+def train_dpo(config):
+    """Runs DPO; returns the final metrics (also in metrics.json)."""
+    strategy = training.create_strategy(config.strategy)
+    train, stats = sources.load_records(
+        config.data, config.format or None, config.skip_bad_records, config.output_dir, kind="comparison"
+    )
+    if config.eval_data:
+        evaluation, _ = sources.load_records(config.eval_data, config.format or None, kind="comparison")
+    else:
+        train, evaluation = _split(train, 0.1, config.loop.seed)
+    steps = config.loop.steps
+    if config.epochs:
+        steps = max(1, int(round(config.epochs * len(train) / config.pipeline.batch_size)))
+    loop_config = dataclasses.replace(
+        config.loop,
+        steps=steps,
+        checkpoint_every=min(config.loop.checkpoint_every, steps),
+        log_every=min(config.loop.log_every, steps),
+        eval_every=config.loop.eval_every or max(1, steps // 4),
+    )
+    loop = training.TrainLoop(
+        loop_config, config.output_dir, strategy=strategy, run_config=config, metrics_prefix="dpo"
+    )
+    with strategy.scope():
+        causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
+        reference_lm, _ = policy_lib.load_policy(config.policy, dropout=0.0)
+        schedule = keras.optimizers.schedules.PolynomialDecay(config.learning_rate, max(1, steps - steps // 10), 0.0)
+        learning_rate = _WarmUp(schedule, config.learning_rate, max(1, steps // 10))
+        optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=0.0)
+        optimizer.build(causal_lm.trainable_variables)
+    train_pairs, train_ties = _tokenized_pairs(train, config, tokenizer, reference_lm.backbone)
+    eval_pairs, _ = _tokenized_pairs(evaluation, config, tokenizer, reference_lm.backbone)
+    logging.info(
+        "DPO on %d pairs (%d ties skipped), %d held out.",
+        len(train_pairs["token_ids"]),
+        train_ties,
+        len(eval_pairs["token_ids"]),
+    )
+
+    def loss_fn(batch):
+        logprobs = sequence_logprobs(
+            causal_lm.backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"]
+        )
+        reference = batch["reference_logprobs"]
+        losses, chosen, rejected = dpo_loss(
+            logprobs[:, 0],
+            logprobs[:, 1],
+            reference[:, 0],
+            reference[:, 1],
+            config.beta,
+            config.loss,
+            config.label_smoothing,
+        )
+        return training.global_mean(losses), {
+            "reward_accuracy": training.global_mean(tf.cast(chosen > rejected, tf.float32)),
+            "reward_margin": training.global_mean(chosen - rejected),
+            "chosen_reward": training.global_mean(chosen),
+            "rejected_reward": training.global_mean(rejected),
+        }
+
+    step = training.GradientStep(
+        loss_fn, causal_lm.trainable_variables, optimizer, clip_norm=config.clip_norm, jit_compile=True
+    )
+
+    def dataset_fn(input_context):
+        batch_size = training.per_replica_batch_size(config.pipeline.batch_size, input_context)
+        dataset = tf.data.Dataset.from_tensor_slices(train_pairs)
+        dataset = training.shard_for_input_pipeline(dataset, input_context)
+        dataset = dataset.shuffle(len(train_pairs["token_ids"]), seed=config.loop.seed).repeat()
+        return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    @tf.function(jit_compile=True)
+    def evaluate_batch(batch):
+        logprobs = sequence_logprobs(
+            causal_lm.backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"]
+        )
+        reference = batch["reference_logprobs"]
+        losses, chosen, rejected = dpo_loss(
+            logprobs[:, 0],
+            logprobs[:, 1],
+            reference[:, 0],
+            reference[:, 1],
+            config.beta,
+            config.loss,
+            config.label_smoothing,
+        )
+        return losses, chosen, rejected
+
+    def evaluate(step_number):
+        del step_number
+        losses, chosen, rejected = [], [], []
+        for batch in tf.data.Dataset.from_tensor_slices(eval_pairs).batch(config.pipeline.batch_size):
+            a, b, c = evaluate_batch(batch)
+            losses.append(a.numpy())
+            chosen.append(b.numpy())
+            rejected.append(c.numpy())
+        losses, chosen, rejected = (np.concatenate(values) for values in (losses, chosen, rejected))
+        return {
+            "dpo/eval_loss": float(losses.mean()),
+            "dpo/eval_reward_accuracy": float(np.mean(chosen > rejected)),
+            "dpo/eval_reward_margin": float(np.mean(chosen - rejected)),
+        }
+
+    metrics = loop.run(
+        step, dataset_fn, checkpoint={"policy": causal_lm, "optimizer": optimizer}, evaluate=evaluate, description="dpo"
+    )
+    metrics.update(stats)
+    metrics["dpo/train_pairs"] = len(train_pairs["token_ids"])
+    metrics["dpo/ties_skipped"] = train_ties
+    run_directory = loop.run_directory
+    # The evaluation and export settings, in the form the RL helpers take (no rollouts happen here).
+    rollouts = rl.RolloutConfig(
+        policy=config.policy,
+        reward=config.reward or "(none)",
+        task=config.task or "",
+        prompts="" if config.task else config.eval_data or config.data,
+        num_eval_prompts=config.num_eval_prompts,
+        max_prompt_tokens=config.pipeline.max_prompt_tokens,
+        max_new_tokens=config.max_new_tokens,
+    )
+    if run_directory.chief:
+        if config.task:
+            _, evaluation_prompts, task = rl.load_prompts(rollouts)
+            reward_texts = rl.load_reward(config.reward, task) if config.reward else None
+            final, rows = rl.final_evaluation(
+                rollouts,
+                causal_lm,
+                reference_lm,
+                tokenizer,
+                evaluation_prompts,
+                reward_texts,
+                task,
+                config.loop.seed,
+                config.loop.progress,
+            )
+            metrics.update(final)
+            rl.write_samples(config.output_dir, rows[: config.num_samples], run_directory.summary_writer(), loop.step)
+        rl.save_and_export(config.output_dir, run_directory, causal_lm, tokenizer, rollouts, config.export)
+    run_directory.update_metrics(metrics)
+    return metrics
+
+
+class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak` over `warmup` steps, then `schedule` (counted from the end of the warm-up)."""
+
+    def __init__(self, schedule, peak, warmup):
+        self.schedule, self.peak, self.warmup = schedule, peak, warmup
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warm = self.peak * (step + 1.0) / float(self.warmup)
+        return tf.where(step < self.warmup, warm, self.schedule(step - self.warmup))
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup": self.warmup}
