@@ -309,3 +309,179 @@ class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"peak": self.peak, "warmup": self.warmup}
+
+
+@dataclasses.dataclass(frozen=True)
+class OnlineDPOHyperparameters:
+    """Online DPO: each iteration samples two responses per prompt from the current policy, the reward ranks them,
+    and the DPO loss (against the frozen starting policy) trains on those fresh pairs (Guo et al. 2024).
+
+    Attributes:
+      loss, beta, label_smoothing: as in `DPOConfig`.
+      learning_rate: AdamW learning rate.
+      epochs: passes over each iteration's pairs.
+      minibatch_size: pairs per gradient step.
+      min_score_gap: pairs whose two scores differ by less are skipped (near-ties teach noise).
+      missing_end_penalty, length_penalty, length_target: applied to the scores before ranking, as in PPO.
+      clip_norm: global gradient-norm clipping.
+      jit_compile: XLA for the step.
+    """
+
+    loss: str = "sigmoid"
+    beta: float = 0.1
+    label_smoothing: float = 0.0
+    learning_rate: float = 5e-5
+    epochs: int = 1
+    minibatch_size: int = 16
+    min_score_gap: float = 0.0
+    missing_end_penalty: float = 1.0
+    length_penalty: float = 0.0
+    length_target: float = 0.0
+    clip_norm: float = 1.0
+    jit_compile: bool = True
+
+    def __post_init__(self):
+        configs.require_choice("loss", self.loss, LOSSES)
+        configs.require_positive(
+            beta=self.beta, learning_rate=self.learning_rate, epochs=self.epochs, minibatch_size=self.minibatch_size
+        )
+        configs.require_non_negative(
+            min_score_gap=self.min_score_gap, length_penalty=self.length_penalty, length_target=self.length_target
+        )
+
+
+class OnlineDPOLearner:
+    """`update(rollout, iteration)` on a batch of consecutive response pairs (see `OnlineDPOHyperparameters`)."""
+
+    def __init__(self, causal_lm, reference_lm, end_id, hyperparameters, seed=0):
+        from rlhf_tf.agents import policy_gradient
+
+        h = hyperparameters
+        self.causal_lm, self.reference_lm, self.end_id = causal_lm, reference_lm, int(end_id)
+        self.hyperparameters, self.seed = h, seed
+        self.optimizer = keras.optimizers.AdamW(learning_rate=h.learning_rate, weight_decay=0.0)
+        self.optimizer.build(causal_lm.trainable_variables)
+        # Scores get the same end and length handling as the policy-gradient learners.
+        self._scoring = policy_gradient.PolicyGradientLearner.scores
+        self.length_target = tf.Variable(h.length_target, trainable=False, dtype=tf.float32, name="length_target")
+        self._step = training.GradientStep(
+            self._loss, causal_lm.trainable_variables, self.optimizer, clip_norm=h.clip_norm, jit_compile=h.jit_compile
+        )
+        self._reference = tf.function(self._reference_graph, jit_compile=h.jit_compile)
+
+    def checkpoint_objects(self):
+        return {"policy": self.causal_lm, "optimizer": self.optimizer, "length_target": self.length_target}
+
+    @staticmethod
+    def _logprobs(backbone, batch):
+        from rlhf_tf.models import sampling
+
+        outputs = sampling.teacher_forced(
+            backbone, batch["prompt_ids"], batch["prompt_mask"], batch["response_ids"], batch["response_mask"]
+        )
+        return tf.reduce_sum(outputs["logprobs"], axis=1)
+
+    def _reference_graph(self, rollout):
+        return self._logprobs(self.reference_lm.backbone, rollout)
+
+    def _loss(self, pairs):
+        h = self.hyperparameters
+        both = {name: tf.concat([pairs["chosen_" + name], pairs["rejected_" + name]], axis=0) for name in _ROLLOUT}
+        logprobs = self._logprobs(self.causal_lm.backbone, both)
+        chosen, rejected = tf.split(logprobs, 2)
+        losses, chosen_reward, rejected_reward = dpo_loss(
+            chosen, rejected, pairs["chosen_reference"], pairs["rejected_reference"], h.beta, h.loss, h.label_smoothing
+        )
+        weights = pairs["weight"]
+        return training.global_mean(losses, weights), {
+            "reward_accuracy": training.global_mean(tf.cast(chosen_reward > rejected_reward, tf.float32), weights),
+            "reward_margin": training.global_mean(chosen_reward - rejected_reward, weights),
+        }
+
+    def update(self, rollout, iteration):
+        h = self.hyperparameters
+        scores, ended = self._scoring(self, rollout)
+        scores = scores.numpy()
+        reference = self._reference(rollout).numpy()
+        first, second = scores[0::2], scores[1::2]
+        keep = np.abs(first - second) > max(h.min_score_gap, 0.0)
+        pair_rows = np.stack([np.arange(0, len(scores), 2), np.arange(1, len(scores), 2)], axis=1)[keep]
+        first_wins = (first > second)[keep]
+        chosen_rows = np.where(first_wins, pair_rows[:, 0], pair_rows[:, 1])
+        rejected_rows = np.where(first_wins, pair_rows[:, 1], pair_rows[:, 0])
+        pairs = {}
+        for prefix, rows in (("chosen_", chosen_rows), ("rejected_", rejected_rows)):
+            for name in _ROLLOUT:
+                pairs[prefix + name] = tf.gather(rollout[name], rows)
+            pairs[prefix + "reference"] = tf.constant(reference[rows])
+        count = len(chosen_rows)
+        pairs["weight"] = tf.ones([count], tf.float32)
+        rng = np.random.default_rng([self.seed, iteration])
+        sums, steps = {}, 0
+        for _ in range(h.epochs if count else 0):
+            order = rng.permutation(count)
+            for start in range(0, count, h.minibatch_size):
+                indices = order[start : start + h.minibatch_size]
+                # A short last minibatch is filled up with repeats at weight 0: one shape for XLA, nothing counted
+                # twice.
+                weights = np.r_[np.ones(len(indices)), np.zeros(h.minibatch_size - len(indices))].astype(np.float32)
+                indices = tf.constant(np.resize(indices, h.minibatch_size))
+                minibatch = {name: tf.gather(value, indices) for name, value in pairs.items()}
+                minibatch["weight"] = tf.constant(weights)
+                metrics = self._step(minibatch)
+                for name, value in metrics.items():
+                    sums[name] = sums.get(name, 0.0) + float(value)
+                steps += 1
+        mask = tf.cast(rollout["response_mask"], tf.float32)
+        result = {name: total / max(steps, 1) for name, total in sums.items()}
+        result.update(
+            score=float(tf.reduce_mean(rollout["reward"])),
+            kl=float(np.mean(tf.reduce_sum(rollout["logprobs"] * mask, axis=1).numpy() - reference)),
+            response_length=float(tf.reduce_mean(tf.reduce_sum(mask, axis=1))),
+            ended=float(tf.reduce_mean(tf.cast(ended, tf.float32))),
+            pairs_used=float(count),
+        )
+        return result
+
+
+_ROLLOUT = ("prompt_ids", "prompt_mask", "response_ids", "response_mask")
+
+
+@dataclasses.dataclass(frozen=True)
+class OnlineDPOConfig:
+    """`rlhf-tf dpo --online`: online DPO against a reward (see `OnlineDPOHyperparameters`).
+
+    Attributes:
+      output_dir: the run directory.
+      rollouts: policy, reward, prompts, sampling (`rl.RolloutConfig`); `batch_size` counts responses (two per
+        prompt).
+      hyperparameters: `OnlineDPOHyperparameters`.
+      loop: `steps` = iterations.
+      num_samples, export, strategy: as for every RL run.
+    """
+
+    output_dir: str
+    rollouts: rl.RolloutConfig
+    hyperparameters: OnlineDPOHyperparameters = OnlineDPOHyperparameters()
+    loop: training.LoopConfig = training.LoopConfig(steps=160, log_every=1, checkpoint_every=10)
+    num_samples: int = 12
+    export: bool = True
+    strategy: str = "auto"
+
+    def __post_init__(self):
+        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
+        configs.require(
+            self.rollouts.batch_size % 2 == 0, "`batch_size` must be even.", batch_size=self.rollouts.batch_size
+        )
+
+
+def train_online_dpo(config, reward_fn=None):
+    """Runs online DPO; returns the final metrics (also in metrics.json)."""
+
+    def make_learner(causal_lm, reference_lm, tokenizer, strategy):
+        with strategy.scope():
+            return OnlineDPOLearner(
+                causal_lm, reference_lm, tokenizer.end_id, config.hyperparameters, seed=config.loop.seed
+            )
+
+    return rl.train_rl(config, make_learner, reward_fn, description="online-dpo", samples_per_prompt=2)

@@ -24,6 +24,7 @@ SUBCOMMANDS = {
     "rloo": "Fine-tune a policy with RLOO (leave-one-out baseline over k samples, no critic) against a reward.",
     "reinforce": "Fine-tune a policy with REINFORCE and a moving-average baseline against a reward.",
     "dpo": "Learn a policy from comparisons without a reward model (DPO, IPO or hinge loss), offline.",
+    "online-dpo": "DPO on pairs sampled from the current policy and ranked by a reward model, each iteration.",
     "evaluate-policy": "Compare a policy with its starting policy on held-out prompts: gold, reward, KL, win rates.",
     "generate": "Sample responses from a policy run directory, saved policy, preset or SavedModel.",
     "info": "Show versions, Keras routing, devices and CPU features; --measure adds the fp32 matmul peak.",
