@@ -4,6 +4,8 @@
   KV-cached decoding loop (XLA) and detokenization inside the graph.
 - `export_reward`: `serving_default(prompt: string [None], response: string [None]) -> {"score": float32 [None]}`,
   tokenization and the truncation rule inside the graph, scores normalised as the model was.
+- `export_best_of_n`: the policy signature; n samples per prompt scored by a reward SavedModel held inside, the best
+  returned.
 The SavedModels load with `tf.saved_model.load` in a process that imports TensorFlow (and tensorflow_text where
 WordPiece ops are used) and nothing of rlhf-tf or keras-hub.
 """
@@ -82,6 +84,44 @@ class RewardServer(tf.Module):
 def export_reward(reward_model, tokenizer, path, seq_len=128, max_prompt_tokens=64):
     """Writes the reward SavedModel: serving_default(prompt, response) -> score (normalised, float32)."""
     server = RewardServer(reward_model, tokenizer, seq_len, max_prompt_tokens)
+    return _save(server, path, {"serving_default": server.serve})
+
+
+class BestOfNServer(tf.Module):
+    """The exported best-of-n policy: prompts in, the reward model's favourite of n samples out."""
+
+    def __init__(self, causal_lm, tokenizer, reward_path, n, sampling_config, max_prompt_tokens):
+        super().__init__(name="best_of_n")
+        self.causal_lm = causal_lm
+        self.keras_tokenizer = tokenizer.tokenizer
+        self.reward = tf.saved_model.load(reward_path)
+        self._tokenizer = tokenizer
+        self._sampler = sampling.Sampler(causal_lm.backbone, tokenizer.end_id, tokenizer.pad_id, sampling_config)
+        self._n = n
+        self._max_prompt_tokens = max_prompt_tokens
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt")])
+    def serve(self, prompt):
+        repeated = tf.repeat(prompt, self._n)
+        from rlhf_tf.data import pipelines
+
+        ids, mask, _ = pipelines.tokenize_prompts(
+            self._tokenizer, repeated, self._max_prompt_tokens, (self._max_prompt_tokens,)
+        )
+        seed = tf.random.uniform([2], 0, 2**31 - 1, dtype=tf.int32)
+        out = self._sampler._generate(ids, mask, seed)
+        responses = self._tokenizer.detokenize(out["token_ids"], out["mask"])
+        scores = self.reward.signatures["serving_default"](prompt=repeated, response=responses)["score"]
+        best = tf.argmax(tf.reshape(scores, [-1, self._n]), axis=1, output_type=tf.int32)
+        rows = tf.range(tf.shape(prompt)[0]) * self._n + best
+        return {"response": tf.gather(responses, rows)}
+
+
+def export_best_of_n(causal_lm, tokenizer, reward_path, path, n, sampling_config=None, max_prompt_tokens=32):
+    """Writes a best-of-n policy SavedModel (the reward SavedModel at `reward_path` inside it); returns the path."""
+    server = BestOfNServer(
+        causal_lm, tokenizer, reward_path, n, sampling_config or sampling.SamplingConfig(), max_prompt_tokens
+    )
     return _save(server, path, {"serving_default": server.serve})
 
 

@@ -25,6 +25,7 @@ SUBCOMMANDS = {
     "reinforce": "Fine-tune a policy with REINFORCE and a moving-average baseline against a reward.",
     "dpo": "Learn a policy from comparisons without a reward model (DPO, IPO or hinge loss), offline.",
     "online-dpo": "DPO on pairs sampled from the current policy and ranked by a reward model, each iteration.",
+    "best-of-n": "The inference-time baseline: n samples per prompt, the reward model's favourite kept; evaluated.",
     "evaluate-policy": "Compare a policy with its starting policy on held-out prompts: gold, reward, KL, win rates.",
     "generate": "Sample responses from a policy run directory, saved policy, preset or SavedModel.",
     "info": "Show versions, Keras routing, devices and CPU features; --measure adds the fp32 matmul peak.",
