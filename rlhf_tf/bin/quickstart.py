@@ -41,12 +41,8 @@ HEADLINE = (
 )
 
 
-def main(argv):
-    del argv
-    if common.CPU_DEVICES.value:
-        from rlhf_tf import training
-
-        training.configure_cpu_devices(common.CPU_DEVICES.value)
+def config_from_flags(default_output_dir=DEFAULT_OUTPUT_DIR):
+    """The `QuickstartConfig` the flags describe (also used by `rlhf-tf compare` for its shared stages)."""
     import dataclasses
 
     from rlhf_tf.agents import quickstart
@@ -60,8 +56,8 @@ def main(argv):
         network = dataclasses.replace(
             network, hidden_dim=width, intermediate_dim=4 * width, num_heads=max(1, width // 32)
         )
-    config = quickstart.QuickstartConfig(
-        output_dir=common.OUTPUT_DIR.value or DEFAULT_OUTPUT_DIR,
+    return quickstart.QuickstartConfig(
+        output_dir=common.OUTPUT_DIR.value or default_output_dir,
         task=_TASK.value,
         seed=common.SEED.value,
         progress=common.PROGRESS.value,
@@ -80,6 +76,17 @@ def main(argv):
             )
         ),
     )
+
+
+def main(argv):
+    del argv
+    if common.CPU_DEVICES.value:
+        from rlhf_tf import training
+
+        training.configure_cpu_devices(common.CPU_DEVICES.value)
+    from rlhf_tf.agents import quickstart
+
+    config = config_from_flags()
     metrics, report_path = quickstart.run_quickstart(config)
     for name in HEADLINE:
         if name in metrics:

@@ -1,0 +1,234 @@
+"""KTO (Ethayarajh et al. 2024): a policy learns from unpaired thumbs-up / thumbs-down feedback.
+
+Data: rating records `{"prompt", "response", "score"}` with a binary score (1: desirable, 0: undesirable), the
+form the feedback store exports thumbs in. With r(x, y) = log pi(y|x) - log pi_ref(y|x) summed over the response
+tokens and z a reference point:
+
+    desirable:    L = lambda_D (1 - sigma(beta (r(x, y) - z)))
+    undesirable:  L = lambda_U (1 - sigma(beta (z - r(x, y))))
+
+The paper's z is a biased estimate of KL(pi || pi_ref) from mismatched pairs, clamped at 0 and not differentiated.
+Here z = max(0, mean over the batch of r(x, y)) (detached): the same role, computed on the batch itself. lambda_D
+and lambda_U default to balancing the two classes (lambda_D n_D = lambda_U n_U). Reference log-probs are computed
+once before training.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rlhf_tf import configs, training
+from rlhf_tf.agents import dpo, rl
+from rlhf_tf.data import pipelines, sources
+from rlhf_tf.errors import UserInputError
+from rlhf_tf.models import policy as policy_lib
+
+
+def kto_loss(logprobs, reference_logprobs, desirable, beta, desirable_weight=1.0, undesirable_weight=1.0):
+    """Per-example loss [batch], the implicit rewards r [batch] and the reference point z (see the docstring)."""
+    rewards = logprobs - reference_logprobs
+    z = tf.stop_gradient(tf.maximum(0.0, tf.reduce_mean(rewards)))
+    desirable = tf.cast(desirable, tf.float32)
+    up = desirable_weight * (1.0 - tf.sigmoid(beta * (rewards - z)))
+    down = undesirable_weight * (1.0 - tf.sigmoid(beta * (z - rewards)))
+    return desirable * up + (1.0 - desirable) * down, rewards, z
+
+
+@dataclasses.dataclass(frozen=True)
+class KTOConfig:
+    """`rlhf-tf kto`: learn a policy from binary ratings.
+
+    Attributes:
+      output_dir, policy: the run directory and the starting (reference) policy.
+      data, eval_data: rating records with scores 0 or 1 (held out: 10% of `data` when empty).
+      format, skip_bad_records: as for every data command.
+      beta: the KL strength.
+      desirable_weight, undesirable_weight: lambda_D, lambda_U; 0 balances them from the class counts.
+      epochs, learning_rate, clip_norm, pipeline, loop: as in `dpo.DPOConfig`.
+      task, reward, num_eval_prompts, max_new_tokens, num_samples, export, strategy: the final evaluation and
+        export, as in `dpo.DPOConfig`.
+    """
+
+    output_dir: str
+    policy: str
+    data: str
+    eval_data: str = ""
+    format: str = ""
+    skip_bad_records: bool = False
+    beta: float = 0.1
+    desirable_weight: float = 0.0
+    undesirable_weight: float = 0.0
+    epochs: float = 2.0
+    learning_rate: float = 1e-4
+    clip_norm: float = 1.0
+    pipeline: pipelines.PipelineConfig = pipelines.PipelineConfig(
+        seq_len=96, max_prompt_tokens=32, batch_size=32, buckets=(96,)
+    )
+    loop: training.LoopConfig = training.LoopConfig(steps=1000, log_every=25, checkpoint_every=250)
+    task: str = "reviews"
+    reward: str = ""
+    num_eval_prompts: int = 1000
+    max_new_tokens: int = 48
+    num_samples: int = 12
+    export: bool = True
+    strategy: str = "auto"
+
+    def __post_init__(self):
+        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
+        configs.require(bool(self.policy), "`policy` is required.", policy=self.policy)
+        configs.require(bool(self.data), "`data` is required (rating records).", data=self.data)
+        configs.require_positive(beta=self.beta, learning_rate=self.learning_rate)
+        configs.require_non_negative(
+            desirable_weight=self.desirable_weight, undesirable_weight=self.undesirable_weight, epochs=self.epochs
+        )
+
+
+def _tokenized(records, config, tokenizer, reference_backbone, path):
+    scores = {record.score for record in records}
+    if not scores <= {0.0, 1.0}:
+        raise UserInputError(
+            f"KTO needs binary ratings (score 0 or 1, thumbs down or up). Received scores {sorted(scores)[:5]} "
+            f"in {path}"
+        )
+    fixed = dataclasses.replace(
+        config.pipeline, buckets=(config.pipeline.seq_len,), repeat=False, shuffle_buffer=0, drop_remainder=False
+    )
+    dataset = pipelines.rating_dataset_fn(pipelines.TextSource(records, "rating"), fixed, tokenizer)(None)
+    reference = tf.function(
+        lambda b: dpo.sequence_logprobs(reference_backbone, b["token_ids"], b["padding_mask"], b["response_mask"]),
+        jit_compile=True,
+    )
+    columns = {"token_ids": [], "padding_mask": [], "response_mask": [], "desirable": [], "reference_logprobs": []}
+    for batch in dataset:
+        for name in ("token_ids", "padding_mask", "response_mask"):
+            columns[name].append(batch[name].numpy())
+        columns["desirable"].append((batch["score"].numpy() > 0.5).astype(np.float32))
+        columns["reference_logprobs"].append(reference(batch).numpy())
+    return {name: np.concatenate(values) for name, values in columns.items()}
+
+
+def train_kto(config):
+    """Runs KTO; returns the final metrics (also in metrics.json)."""
+    strategy = training.create_strategy(config.strategy)
+    train, stats = sources.load_records(
+        config.data, config.format or None, config.skip_bad_records, config.output_dir, kind="rating"
+    )
+    if config.eval_data:
+        evaluation, _ = sources.load_records(config.eval_data, config.format or None, kind="rating")
+    else:
+        train, evaluation = dpo._split(train, 0.1, config.loop.seed)
+    steps = config.loop.steps
+    if config.epochs:
+        steps = max(1, int(round(config.epochs * len(train) / config.pipeline.batch_size)))
+    loop_config = dataclasses.replace(
+        config.loop,
+        steps=steps,
+        checkpoint_every=min(config.loop.checkpoint_every, steps),
+        log_every=min(config.loop.log_every, steps),
+        eval_every=config.loop.eval_every or max(1, steps // 4),
+    )
+    loop = training.TrainLoop(
+        loop_config, config.output_dir, strategy=strategy, run_config=config, metrics_prefix="kto"
+    )
+    with strategy.scope():
+        causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
+        reference_lm, _ = policy_lib.load_policy(config.policy, dropout=0.0)
+        optimizer = keras.optimizers.AdamW(
+            learning_rate=keras.optimizers.schedules.PolynomialDecay(config.learning_rate, steps, 0.0),
+            weight_decay=0.0,
+        )
+        optimizer.build(causal_lm.trainable_variables)
+    data = _tokenized(train, config, tokenizer, reference_lm.backbone, config.data)
+    held_out = _tokenized(evaluation, config, tokenizer, reference_lm.backbone, config.eval_data or config.data)
+    share = float(data["desirable"].mean())
+    desirable_weight = config.desirable_weight or (1.0 if share <= 0.5 else (1 - share) / max(share, 1e-6))
+    undesirable_weight = config.undesirable_weight or (1.0 if share >= 0.5 else share / max(1 - share, 1e-6))
+
+    def batch_loss(batch):
+        logprobs = dpo.sequence_logprobs(
+            causal_lm.backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"]
+        )
+        return kto_loss(
+            logprobs, batch["reference_logprobs"], batch["desirable"], config.beta, desirable_weight, undesirable_weight
+        )
+
+    def loss_fn(batch):
+        losses, rewards, z = batch_loss(batch)
+        desirable = batch["desirable"]
+        return training.global_mean(losses), {
+            "desirable_reward": training.global_mean(rewards, desirable),
+            "undesirable_reward": training.global_mean(rewards, 1.0 - desirable),
+            "reference_point": training.global_mean(z),
+        }
+
+    step = training.GradientStep(
+        loss_fn, causal_lm.trainable_variables, optimizer, clip_norm=config.clip_norm, jit_compile=True
+    )
+
+    def dataset_fn(input_context):
+        batch_size = training.per_replica_batch_size(config.pipeline.batch_size, input_context)
+        dataset = training.shard_for_input_pipeline(tf.data.Dataset.from_tensor_slices(data), input_context)
+        dataset = dataset.shuffle(len(data["desirable"]), seed=config.loop.seed).repeat()
+        return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    evaluate_batch = tf.function(lambda batch: batch_loss(batch)[:2], jit_compile=True)
+
+    def evaluate(step_number):
+        del step_number
+        losses, rewards = [], []
+        for batch in tf.data.Dataset.from_tensor_slices(held_out).batch(config.pipeline.batch_size):
+            loss, reward = evaluate_batch(batch)
+            losses.append(loss.numpy())
+            rewards.append(reward.numpy())
+        losses, rewards = np.concatenate(losses), np.concatenate(rewards)
+        up = held_out["desirable"] > 0.5
+        return {
+            "kto/eval_loss": float(losses.mean()),
+            # How well the implicit reward separates thumbs up from thumbs down: AUC over all (up, down) pairs.
+            "kto/eval_reward_auc": _auc(rewards[up], rewards[~up]),
+        }
+
+    metrics = loop.run(
+        step, dataset_fn, checkpoint={"policy": causal_lm, "optimizer": optimizer}, evaluate=evaluate, description="kto"
+    )
+    metrics.update(stats)
+    metrics["kto/desirable_share"] = share
+    run_directory = loop.run_directory
+    rollouts = rl.RolloutConfig(
+        policy=config.policy,
+        reward=config.reward or "(none)",
+        task=config.task or "",
+        prompts="" if config.task else config.data,
+        num_eval_prompts=config.num_eval_prompts,
+        max_prompt_tokens=config.pipeline.max_prompt_tokens,
+        max_new_tokens=config.max_new_tokens,
+    )
+    if run_directory.chief:
+        if config.task:
+            _, evaluation_prompts, task = rl.load_prompts(rollouts)
+            reward_texts = rl.load_reward(config.reward, task) if config.reward else None
+            final, rows = rl.final_evaluation(
+                rollouts,
+                causal_lm,
+                reference_lm,
+                tokenizer,
+                evaluation_prompts,
+                reward_texts,
+                task,
+                config.loop.seed,
+                config.loop.progress,
+            )
+            metrics.update(final)
+            rl.write_samples(config.output_dir, rows[: config.num_samples], run_directory.summary_writer(), loop.step)
+        rl.save_and_export(config.output_dir, run_directory, causal_lm, tokenizer, rollouts, config.export)
+    run_directory.update_metrics(metrics)
+    return metrics
+
+
+def _auc(positives, negatives):
+    if not len(positives) or not len(negatives):
+        return float("nan")
+    wins = (positives[:, None] > negatives[None, :]).mean() + 0.5 * (positives[:, None] == negatives[None, :]).mean()
+    return float(wins)
