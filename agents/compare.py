@@ -16,7 +16,8 @@ import time
 import numpy as np
 
 from rlhf_tf import configs, files, training
-from rlhf_tf.agents import best_of_n, dpo, policy_gradient, ppo, quickstart
+from rlhf_tf.agents import best_of_n, dpo, policy_gradient, ppo
+from rlhf_tf.agents import quickstart as quickstart_lib
 
 METHODS = ("best-of-n", "ppo", "grpo", "rloo", "online-dpo", "dpo")
 
@@ -36,7 +37,7 @@ class CompareConfig:
     output_dir: str = "runs/compare"
     seeds: tuple = (0,)
     methods: tuple = METHODS
-    quickstart: quickstart.QuickstartConfig = quickstart.QuickstartConfig()
+    quickstart: quickstart_lib.QuickstartConfig = quickstart_lib.QuickstartConfig()
     iterations: int = 160
     best_of_n: int = 16
 
@@ -102,9 +103,9 @@ def run_compare(settings):
     for seed in settings.seeds:
         seed_dir = os.path.join(settings.output_dir, f"seed{seed}")
         shared = dataclasses.replace(settings.quickstart, output_dir=seed_dir, seed=seed)
-        quickstart.run_quickstart(shared, stages=("sft", "labels", "reward"))
-        stage = quickstart.stage_configs(shared)
-        shared_dirs = quickstart.stage_dirs(shared)
+        quickstart_lib.run_quickstart(shared, stages=("sft", "labels", "reward"))
+        stage = quickstart_lib.stage_configs(shared)
+        shared_dirs = quickstart_lib.stage_dirs(shared)
         sft_metrics = training.RunDirectory(shared_dirs["sft"]).read_metrics()
         for method in settings.methods:
             output_dir = os.path.join(seed_dir, method)
