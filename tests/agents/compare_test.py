@@ -35,6 +35,6 @@ def test_compare_runs_every_method_and_writes_one_table(tmp_path):
     summary = json.loads((tmp_path / "comparison.json").read_text())["summary"]
     for method in ("ppo", "grpo", "rloo", "online-dpo", "dpo", "best-of-n"):
         assert 0 <= summary[method]["win_rate_vs_sft_gold"][0] <= 1
-        assert summary[method]["kl_to_sft"][0] >= 0 or method == "dpo"
+        assert summary[method]["kl_to_sft"][0] > -0.05  # a sampled estimate: near 0 for tiny updates
     for method in ("ppo", "grpo", "dpo"):
         assert (tmp_path / "seed0" / method / "export" / "policy" / "saved_model.pb").exists()
