@@ -55,7 +55,7 @@ def method_config(method, stage, shared_dirs, output_dir, settings, seed):
         return dataclasses.replace(stage["ppo"], output_dir=output_dir, loop=loop)
     if method in ("grpo", "rloo"):
         hyperparameters = policy_gradient.PolicyGradientHyperparameters(
-            algorithm=method, **RECOMMENDED[method], length_penalty=stage["ppo"].hyperparameters.length_penalty
+            algorithm=method, length_penalty=stage["ppo"].hyperparameters.length_penalty
         )
         return policy_gradient.PolicyGradientConfig(
             output_dir=output_dir, rollouts=rollouts, hyperparameters=hyperparameters, loop=loop
@@ -76,13 +76,6 @@ def method_config(method, stage, shared_dirs, output_dir, settings, seed):
             loop=dataclasses.replace(base.loop, seed=seed, progress=settings.quickstart.progress),
         )
     return best_of_n.BestOfNConfig(output_dir=output_dir, rollouts=rollouts, n=settings.best_of_n, seed=seed)
-
-
-# Settings found on this task (see the closing notes): more updates per batch and a stronger KL than the defaults.
-RECOMMENDED = {
-    "grpo": {"epochs": 2, "minibatch_size": 16, "kl_coef": 0.1},
-    "rloo": {"epochs": 2, "minibatch_size": 16},
-}
 
 
 def _run(method, config):

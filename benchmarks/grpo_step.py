@@ -2,7 +2,7 @@
 
 Work per step (issue: critic-free policy gradient): 16 prompts of 16 tokens x 4 completions of 48 tokens sampled
 through the TF-Agents bridge; the reward model's pass (4 layers, width 256) and the frozen reference's pass; one
-pass of GRPO updates over the 64 completions (minibatches of 16 unless --minibatch_size). Model: GPT-2 style, 4
+pass of GRPO updates over the 64 completions (minibatches of 16; --epochs for more passes). Model: GPT-2 style, 4
 layers, width 256, 4 heads, byte vocabulary (257 ids); no end token, so every completion has 48 tokens. MFU counts
 6 x parameters x tokens trained against the fp32 matmul peak measured in this run; generation is compared with the
 bare sampler at batch 64 in the same run. For orientation (issue text): TRL's GRPOTrainer (PyTorch fp32, no
@@ -44,6 +44,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--minibatch_size", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=1, help="passes over the 64 completions (TRL's default: 1)")
     args = parser.parse_args()
     peak = hardware.matmul_peak_gflops()
     print(f"cpu: {hardware.describe_cpu()}; {os.cpu_count()} cores; fp32 matmul peak {peak:.0f} GFLOP/s", flush=True)
@@ -61,7 +62,7 @@ def main():
     policy = bridge.LanguagePolicy(policy_lm, no_end, 0, config, VOCABULARY, PROMPT, seed=0)
     collector = bridge.RolloutCollector(environment, policy)
     hyperparameters = policy_gradient.PolicyGradientHyperparameters(
-        samples_per_prompt=K, minibatch_size=args.minibatch_size, missing_end_penalty=0.0
+        samples_per_prompt=K, minibatch_size=args.minibatch_size, epochs=args.epochs, missing_end_penalty=0.0
     )
     learner = policy_gradient.PolicyGradientLearner(policy_lm, reference_lm, no_end, hyperparameters, RESPONSE)
     sampler = sampling.Sampler(policy_lm.backbone, no_end, 0, config)
@@ -90,7 +91,7 @@ def main():
     generation = median["collect"] - median["reward"]
     total = median["collect"] + median["reference"] + median["update"]
     count = int(sum(np.prod(v.shape) for v in policy_lm.trainable_variables))
-    flops = 6 * count * (PROMPT + RESPONSE) * BATCH
+    flops = 6 * count * (PROMPT + RESPONSE) * BATCH * args.epochs
     mfu = flops / median["update"] / (peak * 1e9)
     print(
         f"GRPO step ({PROMPTS} prompts x {K} completions, minibatch {args.minibatch_size}): {total:.2f} s per step\n"
