@@ -82,38 +82,17 @@ def training_pipeline(base):
     return dataclasses.replace(base.pipeline, seq_len=24, max_prompt_tokens=8, batch_size=32, buckets=(24,))
 
 
-def test_online_dpo_raises_a_toy_reward():
-    from rlhf_tf.agents import bridge
-    from rlhf_tf.data import pipelines, records
-    from rlhf_tf.models import sampling
-
+def test_online_dpo_raises_a_toy_reward(toy_collector):
     tokenizer = resolve_tokenizer("byte")
     batch, prompt, response = 32, 8, 8
     policy_lm = testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=0, hidden_dim=32)
     reference_lm = testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=0, hidden_dim=32)
-    config = pipelines.PipelineConfig(
-        seq_len=prompt + 1, max_prompt_tokens=prompt, batch_size=batch // 2, buckets=(prompt,), shuffle_buffer=64
-    )
-    prompts = [records.Prompt(f"p{i}:") for i in range(64)]
-    batches = pipelines.prompt_dataset_fn(pipelines.TextSource(prompts, "prompt"), config, tokenizer)(None).map(
-        lambda b: {name: tf.repeat(b[name], 2, axis=0) for name in ("token_ids", "padding_mask")}
-    )
 
     def reward_fn(prompt_ids, prompt_mask, response_ids, response_mask):
         hits = tf.logical_and(response_ids < 64, response_mask)  # ids 0-63: a quarter of the byte vocabulary
         return tf.reduce_sum(tf.cast(hits, tf.float32), axis=1)
 
-    environment = bridge.TextBanditEnvironment(batches, reward_fn, batch, prompt, response, tokenizer.vocabulary_size)
-    policy = bridge.LanguagePolicy(
-        policy_lm,
-        tokenizer.end_id,
-        tokenizer.pad_id,
-        sampling.SamplingConfig(max_new_tokens=response),
-        tokenizer.vocabulary_size,
-        prompt,
-        seed=3,
-    )
-    collector = bridge.RolloutCollector(environment, policy)
+    collector = toy_collector(policy_lm, reward_fn, batch, samples_per_prompt=2, prompt=prompt, response=response)
     learner = dpo.OnlineDPOLearner(
         policy_lm,
         reference_lm,

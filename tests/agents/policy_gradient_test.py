@@ -3,10 +3,8 @@ import pytest
 import tensorflow as tf
 
 from rlhf_tf import testing
-from rlhf_tf.agents import bridge, policy_gradient
-from rlhf_tf.data import pipelines, records
+from rlhf_tf.agents import policy_gradient
 from rlhf_tf.data.tokenizers import resolve_tokenizer
-from rlhf_tf.models import sampling
 
 TARGET = ord("a")
 
@@ -47,34 +45,17 @@ def test_settings_are_checked():
 
 
 @pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
-def test_critic_free_methods_raise_a_toy_reward(algorithm):
+def test_critic_free_methods_raise_a_toy_reward(algorithm, toy_collector):
     tokenizer = resolve_tokenizer("byte")
     batch, k, prompt, response = 32, 4, 8, 8
     policy_lm = testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=0, hidden_dim=32)
     reference_lm = testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=0, hidden_dim=32)
-    config = pipelines.PipelineConfig(
-        seq_len=prompt + 1, max_prompt_tokens=prompt, batch_size=batch // k, buckets=(prompt,), shuffle_buffer=64
-    )
-    prompts = [records.Prompt(f"p{i}:") for i in range(64)]
-    batches = pipelines.prompt_dataset_fn(pipelines.TextSource(prompts, "prompt"), config, tokenizer)(None).map(
-        lambda b: {name: tf.repeat(b[name], k, axis=0) for name in ("token_ids", "padding_mask")}
-    )
 
     def reward_fn(prompt_ids, prompt_mask, response_ids, response_mask):
         hits = tf.logical_and(tf.equal(response_ids, TARGET), response_mask)
         return tf.reduce_sum(tf.cast(hits, tf.float32), axis=1)
 
-    environment = bridge.TextBanditEnvironment(batches, reward_fn, batch, prompt, response, tokenizer.vocabulary_size)
-    policy = bridge.LanguagePolicy(
-        policy_lm,
-        tokenizer.end_id,
-        tokenizer.pad_id,
-        sampling.SamplingConfig(max_new_tokens=response),
-        tokenizer.vocabulary_size,
-        prompt,
-        seed=3,
-    )
-    collector = bridge.RolloutCollector(environment, policy)
+    collector = toy_collector(policy_lm, reward_fn, batch, samples_per_prompt=k, prompt=prompt, response=response)
     hyperparameters = policy_gradient.PolicyGradientHyperparameters(
         algorithm=algorithm,
         samples_per_prompt=k,

@@ -3,10 +3,8 @@ import pytest
 import tensorflow as tf
 
 from rlhf_tf import testing
-from rlhf_tf.agents import bridge, ppo
-from rlhf_tf.data import pipelines, records
+from rlhf_tf.agents import ppo
 from rlhf_tf.data.tokenizers import resolve_tokenizer
-from rlhf_tf.models import sampling
 
 BATCH, PROMPT, RESPONSE = 32, 8, 8
 TARGET = ord("a")
@@ -16,25 +14,15 @@ def _policy(tokenizer, seed):
     return testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=seed, hidden_dim=32)
 
 
-def test_ppo_raises_a_toy_reward_and_keeps_kl_bounded():
+def test_ppo_raises_a_toy_reward_and_keeps_kl_bounded(toy_collector):
     tokenizer = resolve_tokenizer("byte")
     policy_lm, reference_lm = _policy(tokenizer, 0), _policy(tokenizer, 0)
-    config = pipelines.PipelineConfig(
-        seq_len=PROMPT + 1, max_prompt_tokens=PROMPT, batch_size=BATCH, buckets=(PROMPT,), shuffle_buffer=64
-    )
-    prompts = [records.Prompt(f"p{i}:") for i in range(64)]
-    batches = pipelines.prompt_dataset_fn(pipelines.TextSource(prompts, "prompt"), config, tokenizer)(None)
 
     def reward_fn(prompt_ids, prompt_mask, response_ids, response_mask):
         hits = tf.logical_and(tf.equal(response_ids, TARGET), response_mask)
         return tf.reduce_sum(tf.cast(hits, tf.float32), axis=1)
 
-    environment = bridge.TextBanditEnvironment(batches, reward_fn, BATCH, PROMPT, RESPONSE, tokenizer.vocabulary_size)
-    sampling_config = sampling.SamplingConfig(max_new_tokens=RESPONSE)
-    policy = bridge.LanguagePolicy(
-        policy_lm, tokenizer.end_id, tokenizer.pad_id, sampling_config, tokenizer.vocabulary_size, PROMPT, seed=3
-    )
-    collector = bridge.RolloutCollector(environment, policy)
+    collector = toy_collector(policy_lm, reward_fn, BATCH, prompt=PROMPT, response=RESPONSE)
     learner = ppo.PPOLearner(
         policy_lm,
         reference_lm,
