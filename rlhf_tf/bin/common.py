@@ -64,3 +64,27 @@ def pipeline_config(default):
     changes = {"seed": SEED.value}
     changes.update(given((("seq_len", SEQ_LEN), ("max_prompt_tokens", MAX_PROMPT_TOKENS), ("batch_size", BATCH_SIZE))))
     return dataclasses.replace(default, **changes)
+
+
+def data_run_changes(base):
+    """Config changes from the flags every data-driven training command shares: the data format, bad-record
+    handling, pipeline, loop and strategy (plus `epochs=0` when --steps is given: explicit steps win over the
+    epoch-derived default)."""
+    changes = dict(
+        format=FORMAT.value or "",
+        skip_bad_records=SKIP_BAD_RECORDS.value,
+        pipeline=pipeline_config(base.pipeline),
+        loop=loop_config(base.loop),
+        strategy=STRATEGY.value,
+    )
+    if STEPS.value is not None and hasattr(base, "epochs"):
+        changes["epochs"] = 0.0
+    return changes
+
+
+def print_metrics(metrics, prefixes):
+    """Prints the metrics whose names start with one of `prefixes`, then the run directory."""
+    for name in sorted(metrics):
+        if name.startswith(tuple(prefixes)):
+            print(f"{name}: {metrics[name]:.4g}")
+    print(f"run directory: {OUTPUT_DIR.value}")

@@ -39,15 +39,9 @@ def config_from_flags():
         loss=_LOSS.value,
         task=_TASK.value,
         reward=_REWARD.value,
-        format=common.FORMAT.value or "",
-        skip_bad_records=common.SKIP_BAD_RECORDS.value,
-        pipeline=common.pipeline_config(base.pipeline),
-        loop=common.loop_config(base.loop),
         export=_EXPORT.value,
-        strategy=common.STRATEGY.value,
+        **common.data_run_changes(base),
     )
-    if common.STEPS.value is not None:
-        changes["epochs"] = 0.0
     changes.update(
         common.given(
             (
@@ -68,10 +62,7 @@ def main(argv):
     from rlhf_tf.agents import dpo
 
     metrics = dpo.train_dpo(config_from_flags())
-    for name in sorted(metrics):
-        if name.startswith(("dpo/eval", "rl/win", "rl/gold", "rl/sft_gold", "rl/kl_to", "rl/response_length")):
-            print(f"{name}: {metrics[name]:.4g}")
-    print(f"run directory: {common.OUTPUT_DIR.value}")
+    common.print_metrics(metrics, ("dpo/eval", "rl/win", "rl/gold", "rl/sft_gold", "rl/kl_to", "rl/response_length"))
 
 
 def run(argv=None):

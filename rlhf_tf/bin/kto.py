@@ -36,21 +36,12 @@ def main(argv):
         eval_data=_EVAL_DATA.value,
         task=_TASK.value,
         reward=_REWARD.value,
-        format=common.FORMAT.value or "",
-        skip_bad_records=common.SKIP_BAD_RECORDS.value,
-        pipeline=common.pipeline_config(base.pipeline),
-        loop=common.loop_config(base.loop),
         export=_EXPORT.value,
-        strategy=common.STRATEGY.value,
+        **common.data_run_changes(base),
     )
-    if common.STEPS.value is not None:
-        changes["epochs"] = 0.0
     changes.update(common.given((("beta", _BETA), ("epochs", _EPOCHS), ("learning_rate", _LEARNING_RATE))))
     metrics = kto.train_kto(dataclasses.replace(base, **changes))
-    for name in sorted(metrics):
-        if name.startswith(("kto/eval", "rl/win", "rl/gold", "rl/sft_gold", "rl/kl_to")):
-            print(f"{name}: {metrics[name]:.4g}")
-    print(f"run directory: {common.OUTPUT_DIR.value}")
+    common.print_metrics(metrics, ("kto/eval", "rl/win", "rl/gold", "rl/sft_gold", "rl/kl_to"))
 
 
 def run(argv=None):

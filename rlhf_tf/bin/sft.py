@@ -68,11 +68,7 @@ def main(argv):
     common.prepare()
     from rlhf_tf.agents import sft
 
-    metrics = sft.train_sft(config_from_flags())
-    for name in ("sft/eval_perplexity", "sft/loss", "sft/samples_ended", "sft/samples_gold_score"):
-        if name in metrics:
-            print(f"{name}: {metrics[name]:.4g}")
-    print(f"run directory: {common.OUTPUT_DIR.value}")
+    common.print_metrics(sft.train_sft(config_from_flags()), ("sft/eval_perplexity", "sft/loss", "sft/samples"))
 
 
 def run(argv=None):

@@ -45,15 +45,9 @@ def config_from_flags():
         tokenizer=_TOKENIZER.value,
         init_from=_BACKBONE.value,
         model=model,
-        format=common.FORMAT.value or "",
-        skip_bad_records=common.SKIP_BAD_RECORDS.value,
-        pipeline=common.pipeline_config(base.pipeline),
-        loop=common.loop_config(base.loop),
         export=_EXPORT.value,
-        strategy=common.STRATEGY.value,
+        **common.data_run_changes(base),
     )
-    if common.STEPS.value is not None:
-        changes["epochs"] = 0.0  # an explicit --steps wins over the epoch-derived default
     changes.update(
         common.given(
             (("learning_rate", _LEARNING_RATE), ("label_noise", _LABEL_NOISE), ("mixed_precision", _MIXED_PRECISION))
@@ -67,11 +61,7 @@ def main(argv):
     common.prepare()
     from rlhf_tf.reward import trainer
 
-    metrics = trainer.train_reward(config_from_flags())
-    for name in sorted(metrics):
-        if name.startswith(("reward/eval_", "reward/labeler", "data/")):
-            print(f"{name}: {metrics[name]:.4g}")
-    print(f"run directory: {common.OUTPUT_DIR.value}")
+    common.print_metrics(trainer.train_reward(config_from_flags()), ("reward/eval_", "reward/labeler", "data/"))
 
 
 def run(argv=None):
