@@ -26,9 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from rlhf_tf import configs, training
-from rlhf_tf.agents import rl
-from rlhf_tf.data import pipelines, sources
-from rlhf_tf.models import policy as policy_lib
+from rlhf_tf.agents import offline, rl
+from rlhf_tf.data import pipelines
 from rlhf_tf.models import transformer
 
 LOSSES = ("sigmoid", "ipo", "hinge")
@@ -127,7 +126,7 @@ class DPOConfig:
 
 
 def _tokenized_pairs(records, config, tokenizer, reference_backbone):
-    """All pairs tokenized to [n, 2, seq_len] with their reference log-probs [n, 2], computed once."""
+    """All pairs tokenized to [n, 2, seq_len] with their reference log-probs [n, 2], computed once; ties dropped."""
     fixed = dataclasses.replace(
         config.pipeline, buckets=(config.pipeline.seq_len,), repeat=False, shuffle_buffer=0, drop_remainder=False
     )
@@ -138,52 +137,20 @@ def _tokenized_pairs(records, config, tokenizer, reference_backbone):
         ),
         jit_compile=True,
     )
-    columns = {"token_ids": [], "padding_mask": [], "response_mask": [], "reference_logprobs": [], "tie": []}
-    for batch in dataset:
-        for name in ("token_ids", "padding_mask", "response_mask", "tie"):
-            columns[name].append(batch[name].numpy())
-        columns["reference_logprobs"].append(reference(batch).numpy())
-    pairs = {name: np.concatenate(values) for name, values in columns.items()}
+    pairs = offline.with_reference(dataset, reference, ("token_ids", "padding_mask", "response_mask", "tie"))
     keep = pairs.pop("tie") < 0.5
     return {name: value[keep] for name, value in pairs.items()}, int((~keep).sum())
-
-
-def _split(records, fraction, seed):
-    order = np.random.default_rng(seed).permutation(len(records))
-    cut = max(1, int(round(len(records) * fraction)))
-    return [records[i] for i in order[cut:]], [records[i] for i in order[:cut]]
 
 
 def train_dpo(config):
     """Runs DPO; returns the final metrics (also in metrics.json)."""
     strategy = training.create_strategy(config.strategy)
-    train, stats = sources.load_records(
-        config.data, config.format or None, config.skip_bad_records, config.output_dir, kind="comparison"
-    )
-    if config.eval_data:
-        evaluation, _ = sources.load_records(config.eval_data, config.format or None, kind="comparison")
-    else:
-        train, evaluation = _split(train, 0.1, config.loop.seed)
-    steps = config.loop.steps
-    if config.epochs:
-        steps = max(1, int(round(config.epochs * len(train) / config.pipeline.batch_size)))
-    loop_config = dataclasses.replace(
-        config.loop,
-        steps=steps,
-        checkpoint_every=min(config.loop.checkpoint_every, steps),
-        log_every=min(config.loop.log_every, steps),
-        eval_every=config.loop.eval_every or max(1, steps // 4),
-    )
+    train, evaluation, stats = offline.load_split(config, "comparison")
+    loop_config = offline.loop_config(config, len(train))
     loop = training.TrainLoop(
         loop_config, config.output_dir, strategy=strategy, run_config=config, metrics_prefix="dpo"
     )
-    with strategy.scope():
-        causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
-        reference_lm, _ = policy_lib.load_policy(config.policy, dropout=0.0)
-        schedule = keras.optimizers.schedules.PolynomialDecay(config.learning_rate, max(1, steps - steps // 10), 0.0)
-        learning_rate = _WarmUp(schedule, config.learning_rate, max(1, steps // 10))
-        optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=0.0)
-        optimizer.build(causal_lm.trainable_variables)
+    causal_lm, reference_lm, tokenizer, optimizer = offline.policies_and_optimizer(config, strategy, loop_config.steps)
     train_pairs, train_ties = _tokenized_pairs(train, config, tokenizer, reference_lm.backbone)
     eval_pairs, _ = _tokenized_pairs(evaluation, config, tokenizer, reference_lm.backbone)
     logging.info(
@@ -193,12 +160,12 @@ def train_dpo(config):
         len(eval_pairs["token_ids"]),
     )
 
-    def loss_fn(batch):
+    def pair_losses(batch):
         logprobs = sequence_logprobs(
             causal_lm.backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"]
         )
         reference = batch["reference_logprobs"]
-        losses, chosen, rejected = dpo_loss(
+        return dpo_loss(
             logprobs[:, 0],
             logprobs[:, 1],
             reference[:, 0],
@@ -207,6 +174,9 @@ def train_dpo(config):
             config.loss,
             config.label_smoothing,
         )
+
+    def loss_fn(batch):
+        losses, chosen, rejected = pair_losses(batch)
         return training.global_mean(losses), {
             "reward_accuracy": training.global_mean(tf.cast(chosen > rejected, tf.float32)),
             "reward_margin": training.global_mean(chosen - rejected),
@@ -217,40 +187,14 @@ def train_dpo(config):
     step = training.GradientStep(
         loss_fn, causal_lm.trainable_variables, optimizer, clip_norm=config.clip_norm, jit_compile=True
     )
-
-    def dataset_fn(input_context):
-        batch_size = training.per_replica_batch_size(config.pipeline.batch_size, input_context)
-        dataset = tf.data.Dataset.from_tensor_slices(train_pairs)
-        dataset = training.shard_for_input_pipeline(dataset, input_context)
-        dataset = dataset.shuffle(len(train_pairs["token_ids"]), seed=config.loop.seed).repeat()
-        return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-    @tf.function(jit_compile=True)
-    def evaluate_batch(batch):
-        logprobs = sequence_logprobs(
-            causal_lm.backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"]
-        )
-        reference = batch["reference_logprobs"]
-        losses, chosen, rejected = dpo_loss(
-            logprobs[:, 0],
-            logprobs[:, 1],
-            reference[:, 0],
-            reference[:, 1],
-            config.beta,
-            config.loss,
-            config.label_smoothing,
-        )
-        return losses, chosen, rejected
+    evaluate_batch = tf.function(pair_losses, jit_compile=True)
 
     def evaluate(step_number):
         del step_number
-        losses, chosen, rejected = [], [], []
-        for batch in tf.data.Dataset.from_tensor_slices(eval_pairs).batch(config.pipeline.batch_size):
-            a, b, c = evaluate_batch(batch)
-            losses.append(a.numpy())
-            chosen.append(b.numpy())
-            rejected.append(c.numpy())
-        losses, chosen, rejected = (np.concatenate(values) for values in (losses, chosen, rejected))
+        outputs = [
+            evaluate_batch(batch) for batch in offline.evaluation_batches(eval_pairs, config.pipeline.batch_size)
+        ]
+        losses, chosen, rejected = (np.concatenate([output[i].numpy() for output in outputs]) for i in range(3))
         return {
             "dpo/eval_loss": float(losses.mean()),
             "dpo/eval_reward_accuracy": float(np.mean(chosen > rejected)),
@@ -258,57 +202,16 @@ def train_dpo(config):
         }
 
     metrics = loop.run(
-        step, dataset_fn, checkpoint={"policy": causal_lm, "optimizer": optimizer}, evaluate=evaluate, description="dpo"
+        step,
+        offline.dataset_fn(train_pairs, config.pipeline.batch_size, config.loop.seed),
+        checkpoint={"policy": causal_lm, "optimizer": optimizer},
+        evaluate=evaluate,
+        description="dpo",
     )
     metrics.update(stats)
     metrics["dpo/train_pairs"] = len(train_pairs["token_ids"])
     metrics["dpo/ties_skipped"] = train_ties
-    run_directory = loop.run_directory
-    # The evaluation and export settings, in the form the RL helpers take (no rollouts happen here).
-    rollouts = rl.RolloutConfig(
-        policy=config.policy,
-        reward=config.reward or "(none)",
-        task=config.task or "",
-        prompts="" if config.task else config.eval_data or config.data,
-        num_eval_prompts=config.num_eval_prompts,
-        max_prompt_tokens=config.pipeline.max_prompt_tokens,
-        max_new_tokens=config.max_new_tokens,
-    )
-    if run_directory.chief:
-        if config.task:
-            _, evaluation_prompts, task = rl.load_prompts(rollouts)
-            reward_texts = rl.load_reward(config.reward, task) if config.reward else None
-            final, rows = rl.final_evaluation(
-                rollouts,
-                causal_lm,
-                reference_lm,
-                tokenizer,
-                evaluation_prompts,
-                reward_texts,
-                task,
-                config.loop.seed,
-                config.loop.progress,
-            )
-            metrics.update(final)
-            rl.write_samples(config.output_dir, rows[: config.num_samples], run_directory.summary_writer(), loop.step)
-        rl.save_and_export(config.output_dir, run_directory, causal_lm, tokenizer, rollouts, config.export)
-    run_directory.update_metrics(metrics)
-    return metrics
-
-
-class _WarmUp(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up to `peak` over `warmup` steps, then `schedule` (counted from the end of the warm-up)."""
-
-    def __init__(self, schedule, peak, warmup):
-        self.schedule, self.peak, self.warmup = schedule, peak, warmup
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        warm = self.peak * (step + 1.0) / float(self.warmup)
-        return tf.where(step < self.warmup, warm, self.schedule(step - self.warmup))
-
-    def get_config(self):
-        return {"peak": self.peak, "warmup": self.warmup}
+    return offline.finish(config, loop, causal_lm, reference_lm, tokenizer, metrics)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -415,25 +318,9 @@ class OnlineDPOLearner:
                 pairs[prefix + name] = tf.gather(rollout[name], rows)
             pairs[prefix + "reference"] = tf.constant(reference[rows])
         count = len(chosen_rows)
-        pairs["weight"] = tf.ones([count], tf.float32)
         rng = np.random.default_rng([self.seed, iteration])
-        sums, steps = {}, 0
-        for _ in range(h.epochs if count else 0):
-            order = rng.permutation(count)
-            for start in range(0, count, h.minibatch_size):
-                indices = order[start : start + h.minibatch_size]
-                # A short last minibatch is filled up with repeats at weight 0: one shape for XLA, nothing counted
-                # twice.
-                weights = np.r_[np.ones(len(indices)), np.zeros(h.minibatch_size - len(indices))].astype(np.float32)
-                indices = tf.constant(np.resize(indices, h.minibatch_size))
-                minibatch = {name: tf.gather(value, indices) for name, value in pairs.items()}
-                minibatch["weight"] = tf.constant(weights)
-                metrics = self._step(minibatch)
-                for name, value in metrics.items():
-                    sums[name] = sums.get(name, 0.0) + float(value)
-                steps += 1
+        result = training.run_minibatches(pairs, h.epochs, h.minibatch_size, rng, self._step, pad_last=True)
         mask = tf.cast(rollout["response_mask"], tf.float32)
-        result = {name: total / max(steps, 1) for name, total in sums.items()}
         result.update(
             score=float(tf.reduce_mean(rollout["reward"])),
             kl=float(np.mean(tf.reduce_sum(rollout["logprobs"] * mask, axis=1).numpy() - reference)),
@@ -449,7 +336,7 @@ _ROLLOUT = ("prompt_ids", "prompt_mask", "response_ids", "response_mask")
 
 @dataclasses.dataclass(frozen=True)
 class OnlineDPOConfig:
-    """`rlhf-tf dpo --online`: online DPO against a reward (see `OnlineDPOHyperparameters`).
+    """`rlhf-tf online-dpo`: online DPO against a reward (see `OnlineDPOHyperparameters`).
 
     Attributes:
       output_dir: the run directory.

@@ -15,15 +15,13 @@ once before training.
 
 import dataclasses
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from rlhf_tf import configs, training
-from rlhf_tf.agents import dpo, rl
-from rlhf_tf.data import pipelines, sources
+from rlhf_tf.agents import dpo, offline
+from rlhf_tf.data import pipelines
 from rlhf_tf.errors import UserInputError
-from rlhf_tf.models import policy as policy_lib
 
 
 def kto_loss(logprobs, reference_logprobs, desirable, beta, desirable_weight=1.0, undesirable_weight=1.0):
@@ -96,50 +94,23 @@ def _tokenized(records, config, tokenizer, reference_backbone, path):
         config.pipeline, buckets=(config.pipeline.seq_len,), repeat=False, shuffle_buffer=0, drop_remainder=False
     )
     dataset = pipelines.rating_dataset_fn(pipelines.TextSource(records, "rating"), fixed, tokenizer)(None)
+    dataset = dataset.map(lambda batch: {**batch, "desirable": tf.cast(batch["score"] > 0.5, tf.float32)})
     reference = tf.function(
         lambda b: dpo.sequence_logprobs(reference_backbone, b["token_ids"], b["padding_mask"], b["response_mask"]),
         jit_compile=True,
     )
-    columns = {"token_ids": [], "padding_mask": [], "response_mask": [], "desirable": [], "reference_logprobs": []}
-    for batch in dataset:
-        for name in ("token_ids", "padding_mask", "response_mask"):
-            columns[name].append(batch[name].numpy())
-        columns["desirable"].append((batch["score"].numpy() > 0.5).astype(np.float32))
-        columns["reference_logprobs"].append(reference(batch).numpy())
-    return {name: np.concatenate(values) for name, values in columns.items()}
+    return offline.with_reference(dataset, reference, ("token_ids", "padding_mask", "response_mask", "desirable"))
 
 
 def train_kto(config):
     """Runs KTO; returns the final metrics (also in metrics.json)."""
     strategy = training.create_strategy(config.strategy)
-    train, stats = sources.load_records(
-        config.data, config.format or None, config.skip_bad_records, config.output_dir, kind="rating"
-    )
-    if config.eval_data:
-        evaluation, _ = sources.load_records(config.eval_data, config.format or None, kind="rating")
-    else:
-        train, evaluation = dpo._split(train, 0.1, config.loop.seed)
-    steps = config.loop.steps
-    if config.epochs:
-        steps = max(1, int(round(config.epochs * len(train) / config.pipeline.batch_size)))
-    loop_config = dataclasses.replace(
-        config.loop,
-        steps=steps,
-        checkpoint_every=min(config.loop.checkpoint_every, steps),
-        log_every=min(config.loop.log_every, steps),
-        eval_every=config.loop.eval_every or max(1, steps // 4),
-    )
+    train, evaluation, stats = offline.load_split(config, "rating")
+    loop_config = offline.loop_config(config, len(train))
     loop = training.TrainLoop(
         loop_config, config.output_dir, strategy=strategy, run_config=config, metrics_prefix="kto"
     )
-    with strategy.scope():
-        causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
-        reference_lm, _ = policy_lib.load_policy(config.policy, dropout=0.0)
-        optimizer = keras.optimizers.AdamW(
-            learning_rate=keras.optimizers.schedules.PolynomialDecay(config.learning_rate, steps, 0.0),
-            weight_decay=0.0,
-        )
-        optimizer.build(causal_lm.trainable_variables)
+    causal_lm, reference_lm, tokenizer, optimizer = offline.policies_and_optimizer(config, strategy, loop_config.steps)
     data = _tokenized(train, config, tokenizer, reference_lm.backbone, config.data)
     held_out = _tokenized(evaluation, config, tokenizer, reference_lm.backbone, config.eval_data or config.data)
     share = float(data["desirable"].mean())
@@ -167,18 +138,12 @@ def train_kto(config):
         loss_fn, causal_lm.trainable_variables, optimizer, clip_norm=config.clip_norm, jit_compile=True
     )
 
-    def dataset_fn(input_context):
-        batch_size = training.per_replica_batch_size(config.pipeline.batch_size, input_context)
-        dataset = training.shard_for_input_pipeline(tf.data.Dataset.from_tensor_slices(data), input_context)
-        dataset = dataset.shuffle(len(data["desirable"]), seed=config.loop.seed).repeat()
-        return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
     evaluate_batch = tf.function(lambda batch: batch_loss(batch)[:2], jit_compile=True)
 
     def evaluate(step_number):
         del step_number
         losses, rewards = [], []
-        for batch in tf.data.Dataset.from_tensor_slices(held_out).batch(config.pipeline.batch_size):
+        for batch in offline.evaluation_batches(held_out, config.pipeline.batch_size):
             loss, reward = evaluate_batch(batch)
             losses.append(loss.numpy())
             rewards.append(reward.numpy())
@@ -191,40 +156,15 @@ def train_kto(config):
         }
 
     metrics = loop.run(
-        step, dataset_fn, checkpoint={"policy": causal_lm, "optimizer": optimizer}, evaluate=evaluate, description="kto"
+        step,
+        offline.dataset_fn(data, config.pipeline.batch_size, config.loop.seed),
+        checkpoint={"policy": causal_lm, "optimizer": optimizer},
+        evaluate=evaluate,
+        description="kto",
     )
     metrics.update(stats)
     metrics["kto/desirable_share"] = share
-    run_directory = loop.run_directory
-    rollouts = rl.RolloutConfig(
-        policy=config.policy,
-        reward=config.reward or "(none)",
-        task=config.task or "",
-        prompts="" if config.task else config.data,
-        num_eval_prompts=config.num_eval_prompts,
-        max_prompt_tokens=config.pipeline.max_prompt_tokens,
-        max_new_tokens=config.max_new_tokens,
-    )
-    if run_directory.chief:
-        if config.task:
-            _, evaluation_prompts, task = rl.load_prompts(rollouts)
-            reward_texts = rl.load_reward(config.reward, task) if config.reward else None
-            final, rows = rl.final_evaluation(
-                rollouts,
-                causal_lm,
-                reference_lm,
-                tokenizer,
-                evaluation_prompts,
-                reward_texts,
-                task,
-                config.loop.seed,
-                config.loop.progress,
-            )
-            metrics.update(final)
-            rl.write_samples(config.output_dir, rows[: config.num_samples], run_directory.summary_writer(), loop.step)
-        rl.save_and_export(config.output_dir, run_directory, causal_lm, tokenizer, rollouts, config.export)
-    run_directory.update_metrics(metrics)
-    return metrics
+    return offline.finish(config, loop, causal_lm, reference_lm, tokenizer, metrics)
 
 
 def _auc(positives, negatives):

@@ -177,8 +177,7 @@ class PolicyGradientLearner:
             self._loss, self.variables, self.optimizer, clip_norm=h.clip_norm, jit_compile=h.jit_compile
         )
         self._reference_pass = tf.function(self._reference_graph, jit_compile=h.jit_compile)
-        self._strategy = tf.distribute.get_strategy()
-        self._replicated_step = tf.function(self._replicated_graph)
+        self._apply = training.ReplicaSplitStep(self._step)
 
     def checkpoint_objects(self):
         return {
@@ -227,26 +226,6 @@ class PolicyGradientLearner:
             metrics["kl_loss"] = kl_loss
         return loss, metrics
 
-    def _replicated_graph(self, minibatch):
-        replicas = self._strategy.num_replicas_in_sync
-
-        def split(context):
-            index = context.replica_id_in_sync_group
-            return {name: tf.split(value, replicas)[index] for name, value in minibatch.items()}
-
-        per_replica = self._strategy.run(
-            self._step, args=(self._strategy.experimental_distribute_values_from_function(split),)
-        )
-        return {
-            name: self._strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-            for name, value in per_replica.items()
-        }
-
-    def _apply(self, minibatch):
-        if self._strategy.num_replicas_in_sync == 1:
-            return self._step(minibatch)
-        return self._replicated_step(minibatch)
-
     def scores(self, rollout):
         """Scores after the missing-end penalty and length control: [batch]."""
         h = self.hyperparameters
@@ -280,18 +259,8 @@ class PolicyGradientLearner:
         )
         if h.algorithm == "reinforce":
             self.baseline.assign(h.baseline_decay * self.baseline + (1 - h.baseline_decay) * tf.reduce_mean(scores))
-        size = int(scores.shape[0])
         rng = np.random.default_rng([self.seed, iteration])
-        sums, count = {}, 0
-        for _ in range(h.epochs):
-            order = rng.permutation(size)
-            for start in range(0, size - h.minibatch_size + 1, h.minibatch_size):
-                indices = tf.constant(order[start : start + h.minibatch_size])
-                metrics = self._apply({name: tf.gather(value, indices) for name, value in batch.items()})
-                for name, value in metrics.items():
-                    sums[name] = sums.get(name, 0.0) + float(value)
-                count += 1
-        result = {name: total / max(count, 1) for name, total in sums.items()}
+        result = training.run_minibatches(batch, h.epochs, h.minibatch_size, rng, self._apply)
         result.update(
             score=float(tf.reduce_mean(rollout["reward"])),
             shaped_score=float(tf.reduce_mean(scores)),

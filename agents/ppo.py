@@ -168,8 +168,7 @@ class PPOLearner:
             jit_compile=h.jit_compile,
         )
         self._score_pass = tf.function(self._score_pass_graph, jit_compile=h.jit_compile)
-        self._strategy = tf.distribute.get_strategy()
-        self._replicated_update = tf.function(self._replicated_update_graph)
+        self.apply_minibatch = training.ReplicaSplitStep(self._update)
 
     def checkpoint_objects(self):
         return {
@@ -243,27 +242,6 @@ class PPOLearner:
             "approximate_kl": training.global_mean(approximate_kl, weights),
         }
 
-    def _replicated_update_graph(self, minibatch):
-        replicas = self._strategy.num_replicas_in_sync
-
-        def split(context):
-            index = context.replica_id_in_sync_group
-            return {name: tf.split(value, replicas)[index] for name, value in minibatch.items()}
-
-        per_replica = self._strategy.run(
-            self._update, args=(self._strategy.experimental_distribute_values_from_function(split),)
-        )
-        return {
-            name: self._strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-            for name, value in per_replica.items()
-        }
-
-    def apply_minibatch(self, minibatch):
-        """One optimizer step on a minibatch (split over the replicas under a multi-device strategy)."""
-        if self._strategy.num_replicas_in_sync == 1:
-            return self._update(minibatch)
-        return self._replicated_update(minibatch)
-
     def scores(self, rollout):
         """The rollout's scores after length control: [batch]."""
         h = self.hyperparameters
@@ -312,19 +290,8 @@ class PPOLearner:
     def optimize(self, batch, iteration):
         """The update phase: `ppo_epochs` passes of shuffled minibatches; returns the mean step metrics."""
         h = self.hyperparameters
-        size = int(batch["reward"].shape[0])
         rng = np.random.default_rng([self.seed, iteration])
-        sums, count = {}, 0
-        for _ in range(h.ppo_epochs):
-            order = rng.permutation(size)
-            for start in range(0, size - h.minibatch_size + 1, h.minibatch_size):
-                indices = tf.constant(order[start : start + h.minibatch_size])
-                minibatch = {name: tf.gather(value, indices) for name, value in batch.items()}
-                metrics = self.apply_minibatch(minibatch)
-                for name, value in metrics.items():
-                    sums[name] = sums.get(name, 0.0) + float(value)
-                count += 1
-        return {name: total / max(count, 1) for name, total in sums.items()}
+        return training.run_minibatches(batch, h.ppo_epochs, h.minibatch_size, rng, self.apply_minibatch)
 
     def update(self, rollout, iteration):
         """One PPO update on a rollout batch (from `bridge.RolloutCollector.collect`); returns metrics."""

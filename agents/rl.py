@@ -301,21 +301,38 @@ def train_rl(config, make_learner, reward_fn=None, description="rl", samples_per
 
     checkpoint = {**learner.checkpoint_objects(), **rollouts.checkpoint_objects()}
     metrics = loop.run_iterations(iteration, checkpoint, description=description)
+    return evaluate_and_export(
+        config, loop, r, causal_lm, reference_lm, tokenizer, evaluation_prompts, reward_texts, task, metrics
+    )
+
+
+def evaluate_and_export(
+    config, loop, settings, causal_lm, reference_lm, tokenizer, evaluation_prompts, reward_texts, task, metrics
+):
+    """How every policy-training run ends (on the chief): the held-out evaluation against the starting policy when
+    there is a task, samples.jsonl and TensorBoard samples, the saved policy and export/policy; then metrics.json.
+
+    Args:
+      config: the run's config (`output_dir`, `num_samples`, `export`, `loop`).
+      settings: a `RolloutConfig` with the evaluation's sampling settings.
+      metrics: the training metrics, updated in place with the evaluation's.
+    """
     run_directory = loop.run_directory
     if run_directory.chief:
-        final, rows = final_evaluation(
-            r,
-            causal_lm,
-            reference_lm,
-            tokenizer,
-            evaluation_prompts,
-            reward_texts,
-            task,
-            config.loop.seed,
-            config.loop.progress,
-        )
-        metrics.update(final)
-        write_samples(config.output_dir, rows[: config.num_samples], run_directory.summary_writer(), loop.step)
-        save_and_export(config.output_dir, run_directory, causal_lm, tokenizer, r, config.export)
+        if task is not None:
+            final, rows = final_evaluation(
+                settings,
+                causal_lm,
+                reference_lm,
+                tokenizer,
+                evaluation_prompts,
+                reward_texts,
+                task,
+                config.loop.seed,
+                config.loop.progress,
+            )
+            metrics.update(final)
+            write_samples(config.output_dir, rows[: config.num_samples], run_directory.summary_writer(), loop.step)
+        save_and_export(config.output_dir, run_directory, causal_lm, tokenizer, settings, config.export)
     run_directory.update_metrics(metrics)
     return metrics

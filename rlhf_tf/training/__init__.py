@@ -12,11 +12,13 @@ from rlhf_tf.training.distribution import (
 )
 from rlhf_tf.training.gradient_step import GradientStep
 from rlhf_tf.training.loop import TrainingDiverged, TrainLoop, seed_everything
+from rlhf_tf.training.minibatches import ReplicaSplitStep, run_minibatches
 from rlhf_tf.training.run_directory import RunDirectory, read_scalars
 
 __all__ = [
     "GradientStep",
     "LoopConfig",
+    "ReplicaSplitStep",
     "RunDirectory",
     "TrainLoop",
     "TrainingDiverged",
@@ -26,6 +28,7 @@ __all__ = [
     "per_replica_batch_size",
     "read_scalars",
     "replica_share",
+    "run_minibatches",
     "seed_everything",
     "shard_for_input_pipeline",
     "square_of_global",
