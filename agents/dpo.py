@@ -62,62 +62,21 @@ def dpo_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejecte
 
 
 @dataclasses.dataclass(frozen=True)
-class DPOConfig:
-    """`rlhf-tf dpo`: learn a policy from comparisons, offline.
+class DPOConfig(offline.OfflineConfig):
+    """`rlhf-tf dpo`: learn a policy from comparisons, offline. The shared fields: `offline.OfflineConfig` (`data`
+    and `eval_data` hold comparisons in any accepted shape; the held-out ones measure the implicit reward).
 
     Attributes:
-      output_dir: the run directory.
-      policy: the starting policy and reference (SFT run directory, saved policy or keras-hub preset).
-      data: comparisons (any accepted comparison shape; JSONL, TFRecord or tfds:).
-      eval_data: held-out comparisons for the implicit-reward accuracy; empty holds out 10% of `data`.
-      format, skip_bad_records: as for every data command.
       loss: "sigmoid" (DPO), "ipo" or "hinge".
-      beta: the KL strength (temperature of the implicit reward).
       label_smoothing: cDPO's assumed label-flip rate (sigmoid loss only).
-      epochs: passes over the data (sets the steps unless `loop.steps` is given explicitly with epochs=0).
-      learning_rate: AdamW peak learning rate (warm-up 10% of steps, then linear decay to 0).
-      clip_norm: global gradient-norm clipping.
-      pipeline: sequence length, prompt tokens, batch size (pairs), shuffling.
-      loop: steps, logging, checkpoints, seed.
-      task: bundled task for the final evaluation against the starting policy (gold score, win rate); "" skips it.
-      reward: optional reward run directory or SavedModel, to report the reward win rate too.
-      num_eval_prompts, max_new_tokens: the final evaluation's prompts and response budget.
-      num_samples: held-out samples shown.
-      export: write export/policy.
-      strategy: tf.distribute strategy name.
     """
 
-    output_dir: str
-    policy: str
-    data: str
-    eval_data: str = ""
-    format: str = ""
-    skip_bad_records: bool = False
     loss: str = "sigmoid"
-    beta: float = 0.1
     label_smoothing: float = 0.0
-    epochs: float = 2.0
-    learning_rate: float = 1e-4
-    clip_norm: float = 1.0
-    pipeline: pipelines.PipelineConfig = pipelines.PipelineConfig(
-        seq_len=96, max_prompt_tokens=32, batch_size=32, buckets=(96,)
-    )
-    loop: training.LoopConfig = training.LoopConfig(steps=1000, log_every=25, checkpoint_every=250)
-    task: str = "reviews"
-    reward: str = ""
-    num_eval_prompts: int = 1000
-    max_new_tokens: int = 48
-    num_samples: int = 12
-    export: bool = True
-    strategy: str = "auto"
 
     def __post_init__(self):
-        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
-        configs.require(bool(self.policy), "`policy` is required (the SFT run to start from).", policy=self.policy)
-        configs.require(bool(self.data), "`data` is required (comparisons).", data=self.data)
+        super().__post_init__()
         configs.require_choice("loss", self.loss, LOSSES)
-        configs.require_positive(beta=self.beta, learning_rate=self.learning_rate, clip_norm=self.clip_norm)
-        configs.require_non_negative(epochs=self.epochs)
         configs.require(
             0 <= self.label_smoothing < 0.5,
             "`label_smoothing` must be in [0, 0.5).",
@@ -335,31 +294,19 @@ _ROLLOUT = ("prompt_ids", "prompt_mask", "response_ids", "response_mask")
 
 
 @dataclasses.dataclass(frozen=True)
-class OnlineDPOConfig:
-    """`rlhf-tf online-dpo`: online DPO against a reward (see `OnlineDPOHyperparameters`).
+class OnlineDPOConfig(rl.RunConfig):
+    """`rlhf-tf online-dpo`: online DPO against a reward. The shared fields: `rl.RunConfig`;
+    `rollouts.batch_size` counts responses, two per prompt.
 
     Attributes:
-      output_dir: the run directory.
-      rollouts: policy, reward, prompts, sampling (`rl.RolloutConfig`); `batch_size` counts responses (two per
-        prompt).
       hyperparameters: `OnlineDPOHyperparameters`.
-      loop: `steps` = iterations.
-      num_samples, export, strategy: as for every RL run.
     """
 
-    output_dir: str
-    rollouts: rl.RolloutConfig
     hyperparameters: OnlineDPOHyperparameters = OnlineDPOHyperparameters()
-    loop: training.LoopConfig = training.LoopConfig(steps=160, log_every=1, checkpoint_every=10)
-    num_samples: int = 12
-    export: bool = True
-    strategy: str = "auto"
 
     def __post_init__(self):
-        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
-        configs.require(
-            self.rollouts.batch_size % 2 == 0, "`batch_size` must be even.", batch_size=self.rollouts.batch_size
-        )
+        super().__post_init__()
+        self.require_divides(2, "samples_per_prompt")
 
 
 def train_online_dpo(config, reward_fn=None):

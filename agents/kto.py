@@ -35,52 +35,20 @@ def kto_loss(logprobs, reference_logprobs, desirable, beta, desirable_weight=1.0
 
 
 @dataclasses.dataclass(frozen=True)
-class KTOConfig:
-    """`rlhf-tf kto`: learn a policy from binary ratings.
+class KTOConfig(offline.OfflineConfig):
+    """`rlhf-tf kto`: learn a policy from binary ratings. The shared fields: `offline.OfflineConfig` (`data` and
+    `eval_data` hold rating records with scores 0 or 1).
 
     Attributes:
-      output_dir, policy: the run directory and the starting (reference) policy.
-      data, eval_data: rating records with scores 0 or 1 (held out: 10% of `data` when empty).
-      format, skip_bad_records: as for every data command.
-      beta: the KL strength.
       desirable_weight, undesirable_weight: lambda_D, lambda_U; 0 balances them from the class counts.
-      epochs, learning_rate, clip_norm, pipeline, loop: as in `dpo.DPOConfig`.
-      task, reward, num_eval_prompts, max_new_tokens, num_samples, export, strategy: the final evaluation and
-        export, as in `dpo.DPOConfig`.
     """
 
-    output_dir: str
-    policy: str
-    data: str
-    eval_data: str = ""
-    format: str = ""
-    skip_bad_records: bool = False
-    beta: float = 0.1
     desirable_weight: float = 0.0
     undesirable_weight: float = 0.0
-    epochs: float = 2.0
-    learning_rate: float = 1e-4
-    clip_norm: float = 1.0
-    pipeline: pipelines.PipelineConfig = pipelines.PipelineConfig(
-        seq_len=96, max_prompt_tokens=32, batch_size=32, buckets=(96,)
-    )
-    loop: training.LoopConfig = training.LoopConfig(steps=1000, log_every=25, checkpoint_every=250)
-    task: str = "reviews"
-    reward: str = ""
-    num_eval_prompts: int = 1000
-    max_new_tokens: int = 48
-    num_samples: int = 12
-    export: bool = True
-    strategy: str = "auto"
 
     def __post_init__(self):
-        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
-        configs.require(bool(self.policy), "`policy` is required.", policy=self.policy)
-        configs.require(bool(self.data), "`data` is required (rating records).", data=self.data)
-        configs.require_positive(beta=self.beta, learning_rate=self.learning_rate)
-        configs.require_non_negative(
-            desirable_weight=self.desirable_weight, undesirable_weight=self.undesirable_weight, epochs=self.epochs
-        )
+        super().__post_init__()
+        configs.require_non_negative(desirable_weight=self.desirable_weight, undesirable_weight=self.undesirable_weight)
 
 
 def _tokenized(records, config, tokenizer, reference_backbone, path):

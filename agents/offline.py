@@ -13,10 +13,64 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf import training
+from rlhf_tf import configs, training
 from rlhf_tf.agents import rl
-from rlhf_tf.data import sources
+from rlhf_tf.data import pipelines, sources
 from rlhf_tf.models import policy as policy_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class OfflineConfig:
+    """The settings every offline preference trainer takes (`dpo.DPOConfig` and `kto.KTOConfig` add their own).
+
+    Attributes:
+      output_dir: the run directory.
+      policy: the starting policy and frozen reference (SFT run directory, saved policy or keras-hub preset).
+      data: the feedback records (JSONL, TFRecord or tfds:).
+      eval_data: held-out records; empty holds out 10% of `data` (seeded).
+      format, skip_bad_records: as for every data command.
+      beta: the KL strength (temperature of the implicit reward).
+      epochs: passes over the data (sets the steps; 0: `loop.steps`).
+      learning_rate: AdamW peak learning rate (warm-up over 10% of the steps, then linear decay to 0).
+      clip_norm: global gradient-norm clipping.
+      pipeline: sequence length, prompt tokens, batch size, shuffling (one bucket: fixed shapes for XLA).
+      loop: steps, logging, checkpoints, seed.
+      task: bundled task for the final evaluation against the starting policy (gold score, win rate); "" skips it.
+      reward: optional reward run directory or SavedModel, to report the reward win rate too.
+      num_eval_prompts, max_new_tokens: the final evaluation's prompts and response budget.
+      num_samples: held-out samples shown.
+      export: write export/policy.
+      strategy: tf.distribute strategy name.
+    """
+
+    output_dir: str
+    policy: str
+    data: str
+    eval_data: str = ""
+    format: str = ""
+    skip_bad_records: bool = False
+    beta: float = 0.1
+    epochs: float = 2.0
+    learning_rate: float = 1e-4
+    clip_norm: float = 1.0
+    pipeline: pipelines.PipelineConfig = pipelines.PipelineConfig(
+        seq_len=96, max_prompt_tokens=32, batch_size=32, buckets=(96,)
+    )
+    loop: training.LoopConfig = training.LoopConfig(steps=1000, log_every=25, checkpoint_every=250)
+    task: str = "reviews"
+    reward: str = ""
+    num_eval_prompts: int = 1000
+    max_new_tokens: int = 48
+    num_samples: int = 12
+    export: bool = True
+    strategy: str = "auto"
+
+    def __post_init__(self):
+        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
+        configs.require(bool(self.policy), "`policy` is required (the SFT run to start from).", policy=self.policy)
+        configs.require(bool(self.data), "`data` is required.", data=self.data)
+        configs.require_positive(beta=self.beta, learning_rate=self.learning_rate, clip_norm=self.clip_norm)
+        configs.require_non_negative(epochs=self.epochs)
 
 
 def load_split(config, kind):

@@ -273,43 +273,20 @@ class PolicyGradientLearner:
 
 
 @dataclasses.dataclass(frozen=True)
-class PolicyGradientConfig:
-    """`rlhf-tf reinforce | rloo | grpo`: critic-free fine-tuning against a reward.
+class PolicyGradientConfig(rl.RunConfig):
+    """`rlhf-tf reinforce | rloo | grpo`: critic-free fine-tuning against a reward. The shared fields:
+    `rl.RunConfig`; `rollouts.batch_size` counts responses (prompts per iteration = batch_size / k).
 
     Attributes:
-      output_dir: the run directory.
-      rollouts: the policy, reward, prompts and sampling (`rl.RolloutConfig`); `batch_size` counts responses
-        (prompts per iteration = batch_size / samples_per_prompt).
       hyperparameters: `PolicyGradientHyperparameters`.
-      loop: `steps` = iterations; logging, checkpoints, seed.
-      num_samples: held-out samples shown in samples.jsonl and TensorBoard.
-      export: write export/policy.
-      strategy: tf.distribute strategy name.
     """
 
-    output_dir: str
-    rollouts: rl.RolloutConfig
     hyperparameters: PolicyGradientHyperparameters = PolicyGradientHyperparameters()
-    loop: training.LoopConfig = training.LoopConfig(steps=160, log_every=1, checkpoint_every=10)
-    num_samples: int = 12
-    export: bool = True
-    strategy: str = "auto"
 
     def __post_init__(self):
-        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
-        h = self.hyperparameters
-        configs.require(
-            self.rollouts.batch_size % h.samples_per_prompt == 0,
-            "`batch_size` (responses) must be a multiple of `samples_per_prompt`.",
-            batch_size=self.rollouts.batch_size,
-            samples_per_prompt=h.samples_per_prompt,
-        )
-        configs.require(
-            self.rollouts.batch_size % h.minibatch_size == 0,
-            "`batch_size` must be a multiple of `minibatch_size`.",
-            batch_size=self.rollouts.batch_size,
-            minibatch_size=h.minibatch_size,
-        )
+        super().__post_init__()
+        self.require_divides(self.hyperparameters.samples_per_prompt, "samples_per_prompt")
+        self.require_divides(self.hyperparameters.minibatch_size, "minibatch_size")
 
 
 def train_policy_gradient(config, reward_fn=None):

@@ -318,36 +318,19 @@ def _copy_backbone(causal_lm):
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig:
-    """`rlhf-tf ppo`: actor-critic fine-tuning of a language policy against a reward.
+class PPOConfig(rl.RunConfig):
+    """`rlhf-tf ppo`: actor-critic fine-tuning of a language policy against a reward. The shared fields:
+    `rl.RunConfig`.
 
     Attributes:
-      output_dir: the run directory.
-      rollouts: the policy, reward, prompts and sampling (`rl.RolloutConfig`).
       hyperparameters: the update (`PPOHyperparameters`).
-      loop: `steps` is the number of PPO iterations (one batch of rollouts + its epochs of updates each); logging,
-        checkpoints and the seed as in every run.
-      num_samples: held-out samples shown in samples.jsonl and TensorBoard.
-      export: write export/policy.
-      strategy: tf.distribute strategy name (see `training.create_strategy`); minibatches split over replicas.
     """
 
-    output_dir: str
-    rollouts: rl.RolloutConfig
     hyperparameters: PPOHyperparameters = PPOHyperparameters()
-    loop: training.LoopConfig = training.LoopConfig(steps=80, log_every=1, checkpoint_every=10)
-    num_samples: int = 12
-    export: bool = True
-    strategy: str = "auto"
 
     def __post_init__(self):
-        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
-        configs.require(
-            self.rollouts.batch_size % self.hyperparameters.minibatch_size == 0,
-            "`batch_size` must be a multiple of `minibatch_size`.",
-            batch_size=self.rollouts.batch_size,
-            minibatch_size=self.hyperparameters.minibatch_size,
-        )
+        super().__post_init__()
+        self.require_divides(self.hyperparameters.minibatch_size, "minibatch_size")
 
 
 def load_value_init(spec, strategy):

@@ -72,6 +72,40 @@ class RolloutConfig:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The settings every online RL command takes (`ppo.PPOConfig` and the others add their `hyperparameters`).
+
+    Attributes:
+      output_dir: the run directory.
+      rollouts: the policy, reward, prompts and sampling (`RolloutConfig`).
+      loop: `steps` is the number of iterations (one batch of rollouts and its updates each); logging, checkpoints
+        and the seed as in every run.
+      num_samples: held-out samples shown in samples.jsonl and TensorBoard.
+      export: write export/policy.
+      strategy: tf.distribute strategy name (see `training.create_strategy`); minibatches split over replicas.
+    """
+
+    output_dir: str
+    rollouts: RolloutConfig
+    loop: training.LoopConfig = training.LoopConfig(steps=160, log_every=1, checkpoint_every=10)
+    num_samples: int = 12
+    export: bool = True
+    strategy: str = "auto"
+
+    def __post_init__(self):
+        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
+
+    def require_divides(self, size, name):
+        """`rollouts.batch_size` must be a multiple of `size` (a minibatch, a group of samples per prompt)."""
+        configs.require(
+            self.rollouts.batch_size % size == 0,
+            f"`batch_size` must be a multiple of `{name}`.",
+            batch_size=self.rollouts.batch_size,
+            **{name: size},
+        )
+
+
 def reward_saved_model_path(spec):
     """The reward SavedModel inside a run directory, or `spec` itself when it is a SavedModel."""
     spec = os.fspath(spec)
