@@ -1,0 +1,1 @@
+"""TF-Agents environments: control tasks through suite_gym with the fixed horizon preference learning needs."""
