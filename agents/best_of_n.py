@@ -7,6 +7,7 @@ responses per prompt, scores them with the reward SavedModel (loaded inside it) 
 """
 
 import dataclasses
+import json
 import math
 import os
 
@@ -98,7 +99,7 @@ def run_best_of_n(config, reward_fn=None):
         metrics[f"rl/{name}"] = float(np.mean(tokenizer.tokenize(texts).row_lengths().numpy()))
     files.atomic_write_text(
         os.path.join(config.output_dir, "samples.jsonl"),
-        "".join(__import__("json").dumps(row, ensure_ascii=False) + "\n" for row in rows[: config.num_samples]),
+        "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows[: config.num_samples]),
     )
     if config.export and r.reward != "gold" and reward_fn is None:
         from rlhf_tf import export

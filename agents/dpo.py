@@ -216,15 +216,11 @@ class OnlineDPOLearner:
     """`update(rollout, iteration)` on a batch of consecutive response pairs (see `OnlineDPOHyperparameters`)."""
 
     def __init__(self, causal_lm, reference_lm, end_id, hyperparameters, seed=0):
-        from rlhf_tf.agents import policy_gradient
-
         h = hyperparameters
         self.causal_lm, self.reference_lm, self.end_id = causal_lm, reference_lm, int(end_id)
         self.hyperparameters, self.seed = h, seed
         self.optimizer = keras.optimizers.AdamW(learning_rate=h.learning_rate, weight_decay=0.0)
         self.optimizer.build(causal_lm.trainable_variables)
-        # Scores get the same end and length handling as the policy-gradient learners.
-        self._scoring = policy_gradient.PolicyGradientLearner.scores
         self.length_target = tf.Variable(h.length_target, trainable=False, dtype=tf.float32, name="length_target")
         self._step = training.GradientStep(
             self._loss, causal_lm.trainable_variables, self.optimizer, clip_norm=h.clip_norm, jit_compile=h.jit_compile
@@ -262,7 +258,9 @@ class OnlineDPOLearner:
 
     def update(self, rollout, iteration):
         h = self.hyperparameters
-        scores, ended = self._scoring(self, rollout)
+        scores, ended = rl.penalized_scores(
+            rollout, self.end_id, h.missing_end_penalty, h.length_penalty, self.length_target
+        )
         scores = scores.numpy()
         reference = self._reference(rollout).numpy()
         first, second = scores[0::2], scores[1::2]

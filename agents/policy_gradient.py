@@ -229,16 +229,7 @@ class PolicyGradientLearner:
     def scores(self, rollout):
         """Scores after the missing-end penalty and length control: [batch]."""
         h = self.hyperparameters
-        scores = tf.cast(rollout["reward"], tf.float32)
-        mask = rollout["response_mask"]
-        ended = tf.reduce_any(tf.logical_and(tf.equal(rollout["response_ids"], self.end_id), mask), axis=1)
-        scores -= h.missing_end_penalty * (1.0 - tf.cast(ended, tf.float32))
-        if h.length_penalty:
-            lengths = tf.reduce_sum(tf.cast(mask, tf.float32), axis=1)
-            if float(self.length_target.numpy()) <= 0:
-                self.length_target.assign(1.1 * float(tf.reduce_mean(lengths)))
-            scores -= h.length_penalty * tf.nn.relu(lengths - self.length_target)
-        return scores, ended
+        return rl.penalized_scores(rollout, self.end_id, h.missing_end_penalty, h.length_penalty, self.length_target)
 
     def update(self, rollout, iteration):
         h = self.hyperparameters

@@ -244,14 +244,10 @@ class PPOLearner:
 
     def scores(self, rollout):
         """The rollout's scores after length control: [batch]."""
-        h = self.hyperparameters
         scores = tf.cast(rollout["reward"], tf.float32)
-        if not h.length_penalty:
-            return scores
-        lengths = tf.reduce_sum(tf.cast(rollout["response_mask"], tf.float32), axis=1)
-        if float(self.length_target.numpy()) <= 0:
-            self.length_target.assign(1.1 * float(tf.reduce_mean(lengths)))
-        return scores - h.length_penalty * tf.nn.relu(lengths - self.length_target)
+        return rl.length_controlled(
+            scores, rollout["response_mask"], self.hyperparameters.length_penalty, self.length_target
+        )
 
     def prepare(self, rollout):
         """The scoring phase: reference log-probs, values, shaped rewards, GAE advantages and returns.
@@ -260,9 +256,7 @@ class PPOLearner:
         h = self.hyperparameters
         mask = tf.cast(rollout["response_mask"], tf.float32)
         reference_logprobs, values = self._score_pass(rollout)
-        ended = tf.reduce_any(
-            tf.logical_and(tf.equal(rollout["response_ids"], self.end_id), rollout["response_mask"]), 1
-        )
+        ended = rl.ended(rollout, self.end_id)
         scores = self.scores(rollout)
         rewards, kl = ppo_losses.shape_rewards(
             scores,

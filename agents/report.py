@@ -42,7 +42,7 @@ def _series(scalars, tag):
 
 def _window_mean(values, share=0.15):
     if not values:
-        return float("nan")
+        return float("nan"), float("nan")
     count = max(1, int(round(len(values) * share)))
     return float(np.mean(values[:count])), float(np.mean(values[-count:]))
 

@@ -138,7 +138,7 @@ def load_reward(spec, task=None):
     return score
 
 
-def load_prompts(config, output_dir=None):
+def load_prompts(config):
     """(training prompts as `records.Prompt`, evaluation prompt strings, task or None)."""
     task = None
     if config.task:
@@ -291,6 +291,30 @@ def rollout_gold(task, texts):
     return float(np.mean(task.gold_score(*texts)))
 
 
+def ended(rollout, end_id):
+    """[batch] bool: whether each response emitted the end token."""
+    mask = tf.cast(rollout["response_mask"], tf.bool)
+    return tf.reduce_any(tf.logical_and(tf.equal(rollout["response_ids"], end_id), mask), axis=1)
+
+
+def length_controlled(scores, response_mask, penalty, target):
+    """Length control: `scores` minus `penalty` per response token beyond `target`, a tf.Variable that, while 0,
+    is set to 1.1 x this batch's mean length (the starting policy's, on the first batch) and then kept."""
+    if not penalty:
+        return scores
+    lengths = tf.reduce_sum(tf.cast(response_mask, tf.float32), axis=1)
+    if float(target.numpy()) <= 0:
+        target.assign(1.1 * float(tf.reduce_mean(lengths)))
+    return scores - penalty * tf.nn.relu(lengths - target)
+
+
+def penalized_scores(rollout, end_id, missing_end_penalty, length_penalty, length_target):
+    """(scores after the missing-end penalty and length control [batch], ended [batch] bool)."""
+    finished = ended(rollout, end_id)
+    scores = tf.cast(rollout["reward"], tf.float32) - missing_end_penalty * (1.0 - tf.cast(finished, tf.float32))
+    return length_controlled(scores, rollout["response_mask"], length_penalty, length_target), finished
+
+
 def latest_step(loop):
     """The iteration a rerun resumes from (the latest checkpoint's number), before the loop restores it."""
     latest = tf.train.latest_checkpoint(loop.run_directory.checkpoint_dir)
@@ -314,7 +338,7 @@ def train_rl(config, make_learner, reward_fn=None, description="rl", samples_per
     strategy = training.create_strategy(config.strategy)
     loop = training.TrainLoop(config.loop, config.output_dir, strategy=strategy, run_config=config, metrics_prefix="rl")
     loop.shown_metrics = ("score", "rollout_gold_score", "kl", "response_length", "clip_fraction")
-    train_prompts, evaluation_prompts, task = load_prompts(r, config.output_dir)
+    train_prompts, evaluation_prompts, task = load_prompts(r)
     reward_texts = load_reward(reward_fn or r.reward, task)
     causal_lm, reference_lm, tokenizer = load_policies(r, strategy)
     learner = make_learner(causal_lm, reference_lm, tokenizer, strategy)
