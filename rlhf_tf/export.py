@@ -126,11 +126,17 @@ def export_best_of_n(causal_lm, tokenizer, reward_path, path, n, sampling_config
 
 
 def _save(module, path, signatures):
+    return write_directory(path, lambda temporary: tf.saved_model.save(module, temporary, signatures=signatures))
+
+
+def write_directory(path, write):
+    """Calls `write(temporary_path)` to write a directory, then puts it at `path` in place of any older one, so a
+    kill leaves either the old export or the new one, never half of one. Returns `path`."""
     path = os.fspath(path)
     temporary = f"{path}.tmp"
     if tf.io.gfile.exists(temporary):
         tf.io.gfile.rmtree(temporary)
-    tf.saved_model.save(module, temporary, signatures=signatures)
+    write(temporary)
     if tf.io.gfile.exists(path):
         tf.io.gfile.rmtree(path)
     tf.io.gfile.rename(temporary, path)

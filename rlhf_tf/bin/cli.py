@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "online-dpo": "DPO on pairs sampled from the current policy and ranked by a reward model, each iteration.",
     "best-of-n": "The inference-time baseline: n samples per prompt, the reward model's favourite kept; evaluated.",
     "compare": "Every method (best-of-n, PPO, GRPO, RLOO, online DPO, DPO) with one label budget: a table and a plot.",
+    "control": "Train a TF-Agents agent in a gym environment from preferences (or demonstrations, or true reward).",
     "evaluate-policy": "Compare a policy with its starting policy on held-out prompts: gold, reward, KL, win rates.",
     "generate": "Sample responses from a policy run directory, saved policy, preset or SavedModel.",
     "info": "Show versions, Keras routing, devices and CPU features; --measure adds the fp32 matmul peak.",

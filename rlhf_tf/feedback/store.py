@@ -233,6 +233,12 @@ class FeedbackStore:
         parameters.append(int(limit))
         return [_item(row) for row in self._connection.execute(query, parameters)]
 
+    def item_count(self, source=None):
+        """How many items the store holds (from `source`, when given)."""
+        if source is None:
+            return self._connection.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+        return self._connection.execute("SELECT COUNT(*) FROM items WHERE source = ?", (source,)).fetchone()[0]
+
     def pending_count(self, labeler=None):
         """How many items still want labels (from `labeler`, when given)."""
         return len(self.next_items(labeler or "", limit=-1))

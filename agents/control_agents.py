@@ -1,0 +1,376 @@
+"""Control agents as thin factories over TF-Agents: PPO (actor-critic), REINFORCE (policy gradient), DQN
+(Q-learning), SAC (continuous actions) and behavioural cloning.
+
+Each factory returns a `ControlAgent`: the TF-Agents agent, its replay buffer, a `DynamicStepDriver` that collects
+with the agent's collect policy into that buffer (the one buffer is also where preference segments are cut from:
+two `add_batch` observers on one driver hang, STACK.md), and a compiled `train(reward)` that trains on the
+buffer's experience with the environment's reward replaced by `reward` (a function over whole trajectory batches,
+run inside the compiled step). TF-Agents networks are tf_keras (STACK.md); so are their optimizers.
+
+- on-policy (PPO, REINFORCE): each iteration collects `num_envs x steps_per_env` steps, trains on all of them
+  (PPO: `num_epochs` full-batch epochs, TF-Agents' own clipping and GAE), then clears the buffer;
+- off-policy (DQN, SAC): each iteration collects `num_envs x steps_per_env` steps into a replay buffer and runs
+  `train_steps` gradient steps inside one `tf.function` on minibatches sampled from it, relabelled with the current
+  learned reward (so old experience is always scored by the newest reward model).
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+from tf_agents.agents.behavioral_cloning import behavioral_cloning_agent
+from tf_agents.agents.ddpg import critic_network
+from tf_agents.agents.dqn import dqn_agent
+from tf_agents.agents.ppo import ppo_clip_agent
+from tf_agents.agents.reinforce import reinforce_agent
+from tf_agents.agents.sac import sac_agent, tanh_normal_projection_network
+from tf_agents.drivers import dynamic_step_driver
+from tf_agents.environments import batched_py_environment, tf_py_environment
+from tf_agents.metrics import tf_metrics
+from tf_agents.networks import actor_distribution_network, q_network, value_network
+from tf_agents.policies import greedy_policy, random_tf_policy
+from tf_agents.replay_buffers import tf_uniform_replay_buffer
+from tf_agents.trajectories import trajectory as trajectory_lib
+from tf_agents.utils import common
+
+from rlhf_tf import configs
+
+AGENTS = ("ppo", "reinforce", "dqn", "sac")
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentHyperparameters:
+    """Settings of the TF-Agents agent; `defaults(agent, env)` gives tested ones per agent and environment.
+
+    Attributes:
+      num_envs: environments stepped together (one batched TF environment).
+      steps_per_env: environment steps each environment takes per iteration.
+      hidden_sizes: widths of the policy, value, Q and critic networks.
+      learning_rate: Adam's learning rate (every network of the agent).
+      discount: the agent's gamma.
+      num_epochs: PPO's full-batch epochs per iteration.
+      entropy: PPO/REINFORCE entropy bonus.
+      train_steps: DQN/SAC gradient steps per iteration.
+      batch_size: DQN/SAC minibatch size.
+      replay_capacity: DQN/SAC replay buffer size (steps, all environments together).
+      initial_steps: DQN/SAC random-policy steps collected before training.
+      target_update_period: DQN target network update period, in train calls; SAC's is 1 with `tau`.
+      tau: SAC's soft target update rate.
+      epsilon_start, epsilon_end, epsilon_fraction: DQN's epsilon-greedy schedule, annealed over the first
+        `epsilon_fraction` of the run.
+    """
+
+    num_envs: int = 16
+    steps_per_env: int = 128
+    hidden_sizes: tuple = (64, 64)
+    learning_rate: float = 1e-3
+    discount: float = 0.99
+    num_epochs: int = 10
+    entropy: float = 0.0
+    train_steps: int = 16
+    batch_size: int = 64
+    replay_capacity: int = 50_000
+    initial_steps: int = 1000
+    target_update_period: int = 100
+    tau: float = 0.005
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.02
+    epsilon_fraction: float = 0.3
+
+    def __post_init__(self):
+        configs.require_positive(
+            num_envs=self.num_envs,
+            steps_per_env=self.steps_per_env,
+            learning_rate=self.learning_rate,
+            num_epochs=self.num_epochs,
+            train_steps=self.train_steps,
+            batch_size=self.batch_size,
+            replay_capacity=self.replay_capacity,
+            target_update_period=self.target_update_period,
+        )
+        configs.require(0 < self.discount <= 1, "`discount` must be in (0, 1].", discount=self.discount)
+
+
+_DEFAULTS = {
+    "ppo": dict(num_envs=8, steps_per_env=64, learning_rate=1e-3, num_epochs=10),
+    "reinforce": dict(num_envs=16, steps_per_env=200, learning_rate=3e-3),
+    "dqn": dict(
+        num_envs=4, steps_per_env=8, learning_rate=1e-3, train_steps=8, batch_size=64, target_update_period=100
+    ),
+    "sac": dict(
+        num_envs=1,
+        steps_per_env=50,
+        hidden_sizes=(256, 256),
+        learning_rate=3e-4,
+        train_steps=50,
+        batch_size=256,
+        initial_steps=1000,
+    ),
+}
+
+
+def defaults(agent):
+    configs.require(agent in AGENTS, f"`agent` must be one of {list(AGENTS)}.", agent=agent)
+    return AgentHyperparameters(**_DEFAULTS[agent])
+
+
+def batched_environment(make_env, count):
+    """`count` Python environments stepped together as one TF environment (in this process: 2 cores)."""
+    return tf_py_environment.TFPyEnvironment(
+        batched_py_environment.BatchedPyEnvironment([make_env() for _ in range(count)], multithreading=False)
+    )
+
+
+class ControlAgent:
+    """A TF-Agents agent with its collection and training machinery (see the module docstring).
+
+    Attributes:
+      agent: the TF-Agents agent.
+      policy: the greedy policy evaluated and exported.
+      replay_buffer: the buffer the driver fills; segments are cut from it.
+      steps_per_iteration: environment steps collected per `collect()`.
+    """
+
+    def __init__(self, kind, agent, environment, hyperparameters, total_iterations, greedy=None):
+        self.kind = kind
+        self.agent = agent
+        self.environment = environment
+        self.hp = hyperparameters
+        self.policy = greedy or agent.policy
+        self.steps_per_iteration = hyperparameters.num_envs * hyperparameters.steps_per_env
+        self.on_policy = kind in ("ppo", "reinforce")
+        max_length = (
+            hyperparameters.steps_per_env + 1
+            if self.on_policy
+            else max(hyperparameters.replay_capacity // hyperparameters.num_envs, hyperparameters.steps_per_env)
+        )
+        self.replay_buffer = tf_uniform_replay_buffer.TFUniformReplayBuffer(
+            agent.collect_data_spec, batch_size=environment.batch_size, max_length=max_length
+        )
+        # True returns of finished training episodes (the environment's reward: what a person would judge).
+        self.returns = tf_metrics.AverageReturnMetric(batch_size=environment.batch_size, buffer_size=20)
+        self.episodes = tf_metrics.NumberOfEpisodes()
+        observers = [self.replay_buffer.add_batch, self.returns, self.episodes]
+        self.driver = dynamic_step_driver.DynamicStepDriver(
+            environment, agent.collect_policy, observers=observers, num_steps=self.steps_per_iteration
+        )
+        self._collect = common.function(self.driver.run)
+        self.total_iterations = total_iterations
+        self._train_fns = {}
+        self._dataset_iterator = None
+        if not self.on_policy and hyperparameters.initial_steps:
+            self._random_driver = dynamic_step_driver.DynamicStepDriver(
+                environment,
+                random_tf_policy.RandomTFPolicy(environment.time_step_spec(), environment.action_spec()),
+                observers=[self.replay_buffer.add_batch],
+                num_steps=hyperparameters.initial_steps,
+            )
+        self._time_step = None
+
+    def checkpoint_objects(self):
+        return {
+            "agent": self.agent,
+            "replay_buffer": self.replay_buffer,
+            "train_returns": self.returns,
+            "train_episodes": self.episodes,
+        }
+
+    def warm_up(self):
+        """Off-policy agents fill the replay buffer with random-policy steps first (skipped when resumed)."""
+        if not self.on_policy and self.hp.initial_steps and int(self.replay_buffer.num_frames()) == 0:
+            common.function(self._random_driver.run)()
+
+    def collect(self):
+        self._time_step, _ = self._collect(self._time_step)
+
+    def train(self, reward, iteration):
+        """Trains on the collected experience with `reward(trajectory) -> trajectory` applied; returns the loss."""
+        if self.kind == "dqn":
+            progress = min(1.0, iteration / max(1.0, self.hp.epsilon_fraction * self.total_iterations))
+            self._epsilon.assign(self.hp.epsilon_start + progress * (self.hp.epsilon_end - self.hp.epsilon_start))
+        if self.on_policy:
+            experience = self.replay_buffer.gather_all()
+            loss = self._train_function(reward)(experience)
+            self.replay_buffer.clear()
+            return float(loss)
+        if self._dataset_iterator is None:
+            dataset = self.replay_buffer.as_dataset(
+                sample_batch_size=self.hp.batch_size, num_steps=2, num_parallel_calls=2
+            ).prefetch(4)
+            self._dataset_iterator = iter(dataset)
+        return float(self._train_function(reward)(tf.constant(self.hp.train_steps)))
+
+    def _train_function(self, reward):
+        key = id(reward)
+        if key not in self._train_fns:
+            if self.on_policy:
+
+                def train(experience):
+                    return self.agent.train(reward(experience)).loss
+
+            else:
+                iterator = self._dataset_iterator
+
+                def train(steps):
+                    total = tf.constant(0.0)
+                    for _ in tf.range(steps):
+                        experience, _ = next(iterator)
+                        total += self.agent.train(reward(experience)).loss
+                    return total / tf.cast(steps, tf.float32)
+
+            self._train_fns[key] = common.function(train)
+        return self._train_fns[key]
+
+
+def _optimizer(hp):
+    return tf_keras.optimizers.Adam(learning_rate=hp.learning_rate)
+
+
+def make_agent(kind, environment, hp, total_iterations):
+    """A `ControlAgent` of `kind` ("ppo", "reinforce", "dqn", "sac") for a batched TF environment."""
+    configs.require(kind in AGENTS, f"`agent` must be one of {list(AGENTS)}.", agent=kind)
+    observation_spec = environment.observation_spec()
+    action_spec = environment.action_spec()
+    time_step_spec = environment.time_step_spec()
+    counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="agent_train_step")
+    discrete = action_spec.dtype.is_integer
+    configs.require(
+        discrete or kind in ("ppo", "reinforce", "sac"),
+        f"`{kind}` needs discrete actions; this environment's are continuous (use sac or ppo).",
+        agent=kind,
+    )
+    configs.require(
+        not discrete or kind != "sac", "`sac` needs continuous actions; use dqn, ppo or reinforce.", agent=kind
+    )
+    greedy = None
+    epsilon = None
+    if kind == "ppo":
+        actor = actor_distribution_network.ActorDistributionNetwork(
+            observation_spec, action_spec, fc_layer_params=hp.hidden_sizes, activation_fn=tf.nn.tanh
+        )
+        value = value_network.ValueNetwork(observation_spec, fc_layer_params=hp.hidden_sizes, activation_fn=tf.nn.tanh)
+        agent = ppo_clip_agent.PPOClipAgent(
+            time_step_spec,
+            action_spec,
+            optimizer=_optimizer(hp),
+            actor_net=actor,
+            value_net=value,
+            importance_ratio_clipping=0.2,
+            lambda_value=0.95,
+            discount_factor=hp.discount,
+            entropy_regularization=hp.entropy,
+            num_epochs=hp.num_epochs,
+            use_gae=True,
+            normalize_observations=False,
+            normalize_rewards=True,  # divides by a running std (no centring): returns stay O(1/(1 - gamma))
+            gradient_clipping=0.5,
+            train_step_counter=counter,
+        )
+    elif kind == "reinforce":
+        actor = actor_distribution_network.ActorDistributionNetwork(
+            observation_spec, action_spec, fc_layer_params=hp.hidden_sizes, activation_fn=tf.nn.tanh
+        )
+        value = value_network.ValueNetwork(observation_spec, fc_layer_params=hp.hidden_sizes, activation_fn=tf.nn.tanh)
+        agent = reinforce_agent.ReinforceAgent(
+            time_step_spec,
+            action_spec,
+            actor_network=actor,
+            value_network=value,
+            optimizer=_optimizer(hp),
+            gamma=hp.discount,
+            normalize_returns=True,
+            entropy_regularization=hp.entropy or None,
+            train_step_counter=counter,
+        )
+        greedy = greedy_policy.GreedyPolicy(agent.policy)
+    elif kind == "dqn":
+        network = q_network.QNetwork(observation_spec, action_spec, fc_layer_params=hp.hidden_sizes)
+        epsilon = tf.Variable(hp.epsilon_start, trainable=False, dtype=tf.float32, name="epsilon")
+        agent = dqn_agent.DdqnAgent(
+            time_step_spec,
+            action_spec,
+            q_network=network,
+            optimizer=_optimizer(hp),
+            epsilon_greedy=lambda: epsilon,
+            target_update_period=hp.target_update_period,
+            td_errors_loss_fn=common.element_wise_huber_loss,
+            gamma=hp.discount,
+            gradient_clipping=10.0,
+            train_step_counter=counter,
+        )
+    else:
+        critic = critic_network.CriticNetwork(
+            (observation_spec, action_spec),
+            joint_fc_layer_params=hp.hidden_sizes,
+            kernel_initializer="glorot_uniform",
+            last_kernel_initializer="glorot_uniform",
+        )
+        actor = actor_distribution_network.ActorDistributionNetwork(
+            observation_spec,
+            action_spec,
+            fc_layer_params=hp.hidden_sizes,
+            continuous_projection_net=tanh_normal_projection_network.TanhNormalProjectionNetwork,
+        )
+        agent = sac_agent.SacAgent(
+            time_step_spec,
+            action_spec,
+            actor_network=actor,
+            critic_network=critic,
+            actor_optimizer=_optimizer(hp),
+            critic_optimizer=_optimizer(hp),
+            alpha_optimizer=_optimizer(hp),
+            target_update_tau=hp.tau,
+            target_update_period=1,
+            td_errors_loss_fn=tf.math.squared_difference,
+            gamma=hp.discount,
+            train_step_counter=counter,
+        )
+    agent.initialize()
+    control_agent = ControlAgent(kind, agent, environment, hp, total_iterations, greedy=greedy)
+    control_agent._epsilon = epsilon
+    return control_agent
+
+
+def behavioral_cloning(control_agent, demonstrations, steps, batch_size=64, learning_rate=1e-3, seed=0):
+    """Pretrains the agent's policy network on demonstrations (maximum likelihood of the demonstrated actions).
+
+    Uses TF-Agents' `BehavioralCloningAgent` over the agent's own actor network (PPO, REINFORCE, SAC) or Q-network
+    (DQN, whose greedy action then imitates the demonstrator), so the pretrained weights are the ones RL goes on
+    training. `demonstrations`: {"observations": [N, D], "actions": [N, ...]} of (observation, action) pairs.
+    Returns the final loss.
+    """
+    agent = control_agent.agent
+    network = getattr(agent, "_actor_network", None) or getattr(agent, "_q_network", None)
+    configs.require(network is not None, "This agent has no network to clone into.", agent=control_agent.kind)
+    time_step_spec = control_agent.environment.time_step_spec()
+    action_spec = control_agent.environment.action_spec()
+    cloning = behavioral_cloning_agent.BehavioralCloningAgent(
+        time_step_spec,
+        action_spec,
+        cloning_network=network,
+        optimizer=tf_keras.optimizers.Adam(learning_rate=learning_rate),
+    )
+    cloning.initialize()
+    observations = np.asarray(demonstrations["observations"], np.float32)
+    actions = np.asarray(demonstrations["actions"])
+    action_dtype = action_spec.dtype.as_numpy_dtype
+    rng = np.random.default_rng(seed)
+
+    def batch(index):
+        count = len(index)
+        return trajectory_lib.Trajectory(
+            step_type=tf.ones([count, 1], tf.int32),
+            observation=tf.constant(observations[index][:, None]),
+            action=tf.constant(actions[index].astype(action_dtype)[:, None]),
+            policy_info=(),
+            next_step_type=tf.ones([count, 1], tf.int32),
+            reward=tf.zeros([count, 1]),
+            discount=tf.ones([count, 1]),
+        )
+
+    train = common.function(cloning.train)
+    loss = float("nan")
+    for _ in range(steps):
+        loss = float(train(batch(rng.integers(0, len(observations), size=batch_size))).loss)
+    return loss
