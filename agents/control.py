@@ -40,7 +40,7 @@ PAIR_SELECTIONS = ("disagreement", "random")
 # Per environment: the training horizon, segment length, and environment steps per agent (tested budgets).
 ENVIRONMENTS = {
     "CartPole-v1": dict(
-        horizon=200, segment_length=25, env_steps={"ppo": 160_000, "reinforce": 320_000, "dqn": 40_000}
+        horizon=200, segment_length=25, env_steps={"ppo": 160_000, "reinforce": 320_000, "dqn": 50_000}
     ),
     "Pendulum-v1": dict(horizon=200, segment_length=50, env_steps={"sac": 12_000, "ppo": 400_000}),
     "Acrobot-v1": dict(horizon=200, segment_length=25, env_steps={"ppo": 200_000, "dqn": 60_000}),
@@ -372,7 +372,8 @@ def train_control(config):
         target = label_target(config, iteration, iterations)
         asked = rounds.asked_count()
         metrics = {}
-        if target > asked:
+        # Rounds of at least 2% of the budget (the last one may be smaller): every round refits the ensemble.
+        if target - asked >= max(1, config.num_labels // 50) or (target == config.num_labels and target > asked):
             need = target - asked
             segments = preferences.sample_segments(agent.replay_buffer, max(64, 2 * need), config.segment_length)
             if len(segments["rewards"]) >= 2:

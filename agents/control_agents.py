@@ -95,8 +95,18 @@ class AgentHyperparameters:
 _DEFAULTS = {
     "ppo": dict(num_envs=8, steps_per_env=64, learning_rate=1e-3, num_epochs=10),
     "reinforce": dict(num_envs=16, steps_per_env=200, learning_rate=3e-3),
+    # DQN: 256 steps collected, then 128 gradient steps, target copied every 128 (train calls), epsilon annealed
+    # over the first 16% (the rl-baselines3-zoo CartPole settings, in TF-Agents' units).
     "dqn": dict(
-        num_envs=4, steps_per_env=8, learning_rate=1e-3, train_steps=8, batch_size=64, target_update_period=100
+        num_envs=4,
+        steps_per_env=64,
+        hidden_sizes=(256, 256),
+        learning_rate=2.3e-3,
+        train_steps=128,
+        batch_size=64,
+        target_update_period=128,
+        epsilon_end=0.04,
+        epsilon_fraction=0.16,
     ),
     "sac": dict(
         num_envs=1,
@@ -219,7 +229,7 @@ class ControlAgent:
                         total += self.agent.train(reward(experience)).loss
                     return total / tf.cast(steps, tf.float32)
 
-            self._train_fns[key] = common.function(train)
+            self._train_fns[key] = common.function(train, autograph=True)
         return self._train_fns[key]
 
 

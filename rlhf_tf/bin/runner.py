@@ -23,6 +23,14 @@ def run_binary(main, argv=None):
         python_logging.getLogger("tensorflow").setLevel(python_logging.WARNING)
         # ... and so does the checkpoint saver's per-save INFO line, logged through absl directly.
         python_logging.getLogger("absl").addFilter(_not_checkpoint_timing)
+        # TF-Agents 0.19 calls APIs TensorFlow has deprecated (ReplayBuffer.get_next, foldr's back_prop), and the
+        # code AutoGraph generates from it compares with `is ()`: warnings about code the user cannot change.
+        import warnings
+
+        from tensorflow.python.util import deprecation
+
+        deprecation._PRINT_DEPRECATION_WARNINGS = False
+        warnings.filterwarnings("ignore", category=SyntaxWarning)
         try:
             return main(arguments)
         except KeyboardInterrupt:
