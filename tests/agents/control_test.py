@@ -210,6 +210,7 @@ def test_label_rounds_go_through_the_store_and_come_back(tmp_path):
     assert last == 3 and len(rows) == 3
     for (first, second, target), (a, b) in zip(rows, [(0, 1), (2, 3), (4, 5)]):
         np.testing.assert_array_equal(first["observations"], segments["observations"][a])
+        np.testing.assert_array_equal(second["actions"], segments["actions"][b])
         expected = 1.0 if segments["rewards"][b].sum() > segments["rewards"][a].sum() else 0.0
         assert target == expected
     # A second process (a resumed run) sees the same labels from the store and the segments on disk.
