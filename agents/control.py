@@ -467,6 +467,11 @@ def export_policy(policy, path, train_step=None):
     from tf_agents.policies import policy_saver
 
     saver = policy_saver.PolicySaver(policy, batch_size=None, train_step=train_step)
+    # `distribution` returns TFP distribution objects, and decoding their TypeSpecs at load time needs
+    # tensorflow_probability imported first. The exported policy is greedy, so it is left out: the SavedModel then
+    # loads with TensorFlow alone (CONTRACTS.md); the signatures (`action`, `get_initial_state`, `get_train_step`,
+    # `get_metadata`) are PolicySaver's.
+    delattr(saver._policy, "distribution")
     return export_lib.write_directory(path, saver.save)
 
 

@@ -51,6 +51,8 @@ class AgentHyperparameters:
       discount: the agent's gamma.
       num_epochs: PPO's full-batch epochs per iteration.
       entropy: PPO/REINFORCE entropy bonus.
+      normalize_rewards: PPO divides rewards by a running std (TF-Agents' normaliser: no centring, clipped at 10; a
+        constant reward has std 0 and is clipped to 10 every step).
       train_steps: DQN/SAC gradient steps per iteration.
       batch_size: DQN/SAC minibatch size.
       replay_capacity: DQN/SAC replay buffer size (steps, all environments together).
@@ -68,6 +70,7 @@ class AgentHyperparameters:
     discount: float = 0.99
     num_epochs: int = 10
     entropy: float = 0.0
+    normalize_rewards: bool = True
     train_steps: int = 16
     batch_size: int = 64
     replay_capacity: int = 50_000
@@ -273,7 +276,7 @@ def make_agent(kind, environment, hp, total_iterations):
             num_epochs=hp.num_epochs,
             use_gae=True,
             normalize_observations=False,
-            normalize_rewards=True,  # divides by a running std (no centring): returns stay O(1/(1 - gamma))
+            normalize_rewards=hp.normalize_rewards,
             gradient_clipping=0.5,
             train_step_counter=counter,
         )
@@ -351,7 +354,14 @@ def behavioral_cloning(control_agent, demonstrations, steps, batch_size=64, lear
     Returns the final loss.
     """
     agent = control_agent.agent
-    network = getattr(agent, "_actor_network", None) or getattr(agent, "_q_network", None)
+    network = next(
+        (
+            getattr(agent, name)
+            for name in ("_actor_net", "_actor_network", "_q_network")  # PPO; REINFORCE and SAC; DQN
+            if getattr(agent, name, None) is not None
+        ),
+        None,
+    )
     configs.require(network is not None, "This agent has no network to clone into.", agent=control_agent.kind)
     time_step_spec = control_agent.environment.time_step_spec()
     action_spec = control_agent.environment.action_spec()
@@ -370,13 +380,13 @@ def behavioral_cloning(control_agent, demonstrations, steps, batch_size=64, lear
     def batch(index):
         count = len(index)
         return trajectory_lib.Trajectory(
-            step_type=tf.ones([count, 1], tf.int32),
-            observation=tf.constant(observations[index][:, None]),
-            action=tf.constant(actions[index].astype(action_dtype)[:, None]),
+            step_type=tf.ones([count], tf.int32),
+            observation=tf.constant(observations[index]),
+            action=tf.constant(actions[index].astype(action_dtype)),
             policy_info=(),
-            next_step_type=tf.ones([count, 1], tf.int32),
-            reward=tf.zeros([count, 1]),
-            discount=tf.ones([count, 1]),
+            next_step_type=tf.ones([count], tf.int32),
+            reward=tf.zeros([count]),
+            discount=tf.ones([count]),
         )
 
     train = common.function(cloning.train)
