@@ -40,7 +40,7 @@ PAIR_SELECTIONS = ("disagreement", "random")
 # Per environment: the training horizon, segment length, and environment steps per agent (tested budgets).
 ENVIRONMENTS = {
     "CartPole-v1": dict(
-        horizon=200, segment_length=25, env_steps={"ppo": 160_000, "reinforce": 320_000, "dqn": 50_000}
+        horizon=200, segment_length=25, env_steps={"ppo": 160_000, "reinforce": 320_000, "dqn": 100_000}
     ),
     "Pendulum-v1": dict(horizon=200, segment_length=50, env_steps={"sac": 12_000, "ppo": 400_000}),
     "Acrobot-v1": dict(horizon=200, segment_length=25, env_steps={"ppo": 200_000, "dqn": 60_000}),
@@ -103,7 +103,7 @@ class ControlConfig:
     initial_label_fraction: float = 0.25
     label_until: float = 0.5
     ensemble_size: int = 3
-    reward_fit_steps: int = 200
+    reward_fit_steps: int = 500
     teacher_beta: float = math.inf
     teacher_mistake_rate: float = 0.0
     teacher_equal_threshold: float = 1e-6

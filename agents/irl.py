@@ -2,17 +2,22 @@
 Fu et al. 2018).
 
 A discriminator D(s, a) = sigmoid(f(s, a)) learns to tell the demonstrator's (observation, action) pairs from the
-agent's own; the agent is rewarded with f(s, a) = log D - log(1 - D), which is positive where it acts like the
-demonstrator and negative where it does not (AIRL's reward; unlike GAIL's -log(1 - D) it carries no built-in
-survival bonus, which matters once episodes have a fixed horizon). The discriminator is refitted every iteration
-on the agent's newest experience, so the reward moves with the policy, as in GAIL.
+agent's own, refitted every iteration on the agent's newest experience, so the reward moves with the policy. The
+agent is rewarded with GAIL's -log(1 - D(s, a)) = softplus(f) (default), or with AIRL's reward form
+f = log D - log(1 - D). On CartPole with the fixed horizon (20 demonstrations, PPO, no behavioural cloning) GAIL's
+form reached the demonstrator's return where AIRL's oscillated around 100-160: its reward is positive and bounded
+below, so the value function has a steadier target, and the absorbing failed state (which the demonstrator never
+visits) still earns nothing.
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from rlhf_tf import configs
 from rlhf_tf.reward import models as reward_models
+
+REWARD_FORMS = ("gail", "airl")
 
 
 class AdversarialReward:
@@ -23,7 +28,9 @@ class AdversarialReward:
       num_actions: discrete action count, or 0 for continuous actions of `action_size` features.
       demonstrations: {"observations": [N, D], "actions": [N, ...]} expert pairs.
       hidden_sizes: the discriminator's MLP widths.
-      learning_rate, batch_size, steps_per_fit, weight_decay: the discriminator's fit each iteration.
+      learning_rate, batch_size, steps_per_fit, weight_decay: the discriminator's fit each iteration (a few steps:
+        a discriminator that wins outright gives the agent no gradient to follow).
+      reward_form: "gail" or "airl" (see the module docstring).
       seed: seeds initialisation and the expert minibatch draws.
     """
 
@@ -36,7 +43,8 @@ class AdversarialReward:
         hidden_sizes=(64, 64),
         learning_rate=3e-4,
         batch_size=256,
-        steps_per_fit=10,
+        steps_per_fit=2,
+        reward_form="gail",
         weight_decay=1e-3,
         seed=0,
     ):
@@ -44,6 +52,10 @@ class AdversarialReward:
         self.num_actions = num_actions
         self.batch_size = batch_size
         self.steps_per_fit = steps_per_fit
+        configs.require(
+            reward_form in REWARD_FORMS, f"`reward_form` must be one of {list(REWARD_FORMS)}.", reward_form=reward_form
+        )
+        self.reward_form = reward_form
         self.discriminator = reward_models.ControlRewardModel(
             num_actions=num_actions, hidden_sizes=hidden_sizes, name="discriminator"
         )
@@ -102,5 +114,8 @@ class AdversarialReward:
         return float(self._fit(tf.constant(observations, tf.float32), tf.constant(actions)).numpy())
 
     def relabel(self, trajectory):
-        """The trajectory with reward f(s, a) = log D(s, a) - log(1 - D(s, a)) (inside tf.function)."""
-        return trajectory._replace(reward=self._logits(trajectory.observation, trajectory.action))
+        """The trajectory with the discriminator's reward in place of the environment's (inside tf.function)."""
+        logits = self._logits(trajectory.observation, trajectory.action)
+        if self.reward_form == "gail":
+            return trajectory._replace(reward=tf.nn.softplus(logits))  # -log(1 - D)
+        return trajectory._replace(reward=logits)  # log D - log(1 - D)
