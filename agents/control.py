@@ -432,7 +432,7 @@ def train_control(config):
     run_directory = loop.run_directory
     if run_directory.chief:
         export_policy(agent.policy, run_directory.export_dir("policy"), agent.agent.train_step_counter)
-        plot_learning_curves(run_directory)
+        plot_learning_curves(run_directory, config.horizon or None, eval_horizon)
         if config.record_demonstrations:
             returns = record_demonstrations(
                 agent.policy,
@@ -475,7 +475,7 @@ def export_policy(policy, path, train_step=None):
     return export_lib.write_directory(path, saver.save)
 
 
-def plot_learning_curves(run_directory):
+def plot_learning_curves(run_directory, train_horizon=None, eval_horizon=None):
     """plots/learning_curves.png: true return (training episodes and evaluations), labels and reward accuracy."""
     from rlhf_tf.agents import report
 
@@ -483,10 +483,12 @@ def plot_learning_curves(run_directory):
     figure, axes = report._figure(columns=2, size=(11, 4))
     steps, returns = report._series(scalars, "control/true_return_train")
     env_steps = dict(scalars.get("control/env_steps", []))
-    axes[0].plot([env_steps.get(step, step) for step in steps], returns, label="training episodes (true return)")
+    train_label = f"training episodes ({train_horizon} steps)" if train_horizon else "training episodes"
+    axes[0].plot([env_steps.get(step, step) for step in steps], returns, label=train_label)
     eval_steps, eval_returns = report._series(scalars, "control/true_return_mean")
     if eval_steps:
-        axes[0].plot([env_steps.get(step, step) for step in eval_steps], eval_returns, "o-", label="evaluation")
+        eval_label = f"evaluation, greedy ({eval_horizon} steps)" if eval_horizon else "evaluation, greedy"
+        axes[0].plot([env_steps.get(step, step) for step in eval_steps], eval_returns, "o-", label=eval_label)
     axes[0].set_xlabel("environment steps")
     axes[0].set_ylabel("true return")
     axes[0].legend()
