@@ -70,7 +70,8 @@ class ControlConfig:
       initial_label_fraction: share of the labels asked before the agent trains (on its initial policy's segments).
       label_until: share of the run by which the whole label budget has been asked (labels spread evenly).
       ensemble_size: reward models in the ensemble.
-      reward_fit_steps: Bradley-Terry steps after each label round (3x after the first).
+      reward_fit_steps: Bradley-Terry steps after each label round (3x after the first). A round happens at every
+        iteration where the schedule says labels are due.
       teacher_beta: the simulated teacher's rationality (inf: always prefers the higher true return).
       teacher_mistake_rate: the simulated teacher's error rate.
       teacher_equal_threshold: the simulated teacher answers "equal" when the true returns differ by less (the
@@ -103,7 +104,7 @@ class ControlConfig:
     initial_label_fraction: float = 0.25
     label_until: float = 0.5
     ensemble_size: int = 3
-    reward_fit_steps: int = 500
+    reward_fit_steps: int = 200
     teacher_beta: float = math.inf
     teacher_mistake_rate: float = 0.0
     teacher_equal_threshold: float = 1e-6
@@ -372,8 +373,7 @@ def train_control(config):
         target = label_target(config, iteration, iterations)
         asked = rounds.asked_count()
         metrics = {}
-        # Rounds of at least 2% of the budget (the last one may be smaller): every round refits the ensemble.
-        if target - asked >= max(1, config.num_labels // 50) or (target == config.num_labels and target > asked):
+        if target > asked:
             need = target - asked
             segments = preferences.sample_segments(agent.replay_buffer, max(64, 2 * need), config.segment_length)
             if len(segments["rewards"]) >= 2:
