@@ -300,11 +300,14 @@ def train_control(config):
     train_horizon = config.horizon or None
     fixed = config.fixed_horizon
 
-    def make_train_env():
-        return control_envs.load(config.env, horizon=train_horizon, fixed_horizon=fixed)
+    # Every environment has its own seed, from the run's: training, evaluation and recording never share one.
+    def make_train_env(index):
+        seed = config.seed * 10_000 + index
+        return control_envs.load(config.env, horizon=train_horizon, fixed_horizon=fixed, seed=seed)
 
-    def make_eval_env():
-        return control_envs.load(config.env, horizon=config.eval_horizon or None, fixed_horizon=fixed)
+    def make_eval_env(index, offset=5_000):
+        seed = config.seed * 10_000 + offset + index
+        return control_envs.load(config.env, horizon=config.eval_horizon or None, fixed_horizon=fixed, seed=seed)
 
     environment = control_agents.batched_environment(make_train_env, hp.num_envs)
     eval_environment = control_agents.batched_environment(make_eval_env, config.eval_episodes)
@@ -436,7 +439,7 @@ def train_control(config):
         if config.record_demonstrations:
             returns = record_demonstrations(
                 agent.policy,
-                make_eval_env,
+                lambda index: make_eval_env(index, offset=8_000),
                 config.record_demonstrations,
                 eval_horizon,
                 os.path.join(config.output_dir, DEMONSTRATIONS_FILE),

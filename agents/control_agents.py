@@ -129,9 +129,9 @@ def defaults(agent):
 
 
 def batched_environment(make_env, count):
-    """`count` Python environments stepped together as one TF environment (in this process: 2 cores)."""
+    """`count` Python environments `make_env(index)` stepped together as one TF environment (in this process)."""
     return tf_py_environment.TFPyEnvironment(
-        batched_py_environment.BatchedPyEnvironment([make_env() for _ in range(count)], multithreading=False)
+        batched_py_environment.BatchedPyEnvironment([make_env(index) for index in range(count)], multithreading=False)
     )
 
 
@@ -208,9 +208,8 @@ class ControlAgent:
             self.replay_buffer.clear()
             return float(loss)
         if self._dataset_iterator is None:
-            dataset = self.replay_buffer.as_dataset(
-                sample_batch_size=self.hp.batch_size, num_steps=2, num_parallel_calls=2
-            ).prefetch(4)
+            # Sampled in sequence: parallel sampling calls would draw from the random stream in any order.
+            dataset = self.replay_buffer.as_dataset(sample_batch_size=self.hp.batch_size, num_steps=2).prefetch(4)
             self._dataset_iterator = iter(dataset)
         return float(self._train_function(reward)(tf.constant(self.hp.train_steps)))
 

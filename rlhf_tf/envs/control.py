@@ -77,7 +77,7 @@ class FixedHorizon(wrappers.PyEnvironmentBaseWrapper):
         return ts.transition(observation, reward)
 
 
-def load(env_name, horizon=None, fixed_horizon=True):
+def load(env_name, horizon=None, fixed_horizon=True, seed=None):
     """A gym environment as a TF-Agents PyEnvironment.
 
     Args:
@@ -85,9 +85,13 @@ def load(env_name, horizon=None, fixed_horizon=True):
       horizon: steps per episode (default: the environment's own time limit).
       fixed_horizon: wrap in `FixedHorizon` (the default for preference runs); False keeps the environment's own
         episode ends.
+      seed: seeds the environment's random number generator (initial states); None leaves it to gym, which draws
+        from the operating system (runs are then not repeatable).
     """
     import gym
 
     limit = horizon or gym.spec(env_name).max_episode_steps
     env = suite_gym.load(env_name, max_episode_steps=limit)
+    if seed is not None:
+        env.gym.reset(seed=int(seed))  # gym 0.23 seeds through reset; later resets go on from this generator
     return FixedHorizon(env, limit) if fixed_horizon else env

@@ -159,6 +159,16 @@ def test_every_agent_kind_trains_on_learned_rewards(tmp_path, env, agent):
     assert os.path.isdir(tmp_path / "export" / "policy")
 
 
+def test_runs_repeat_exactly_from_their_seed(tmp_path):
+    hp = dataclasses.replace(control_agents.defaults("dqn"), initial_steps=300, replay_capacity=2000)
+    runs = [
+        control.train_control(_config(tmp_path / name, agent="dqn", num_labels=20, env_steps=256 * 3, agent_hp=hp))
+        for name in ("first", "second")
+    ]
+    for name in ("control/agent_loss", "control/reward_loss", "control/true_return_mean", "control/true_return_train"):
+        assert runs[0][name] == runs[1][name], name
+
+
 def test_label_schedule_front_loads_then_spreads_the_budget(tmp_path):
     config = _config(tmp_path, num_labels=1000, initial_label_fraction=0.25, label_until=0.5)
     targets = [control.label_target(config, iteration, 100) for iteration in range(100)]
