@@ -24,6 +24,9 @@ INSTALL_REQUIRES = [
     "absl-py>=2.0",
     "tqdm>=4.66",
     "matplotlib>=3.8",
+    # The labeling app (rlhf-tf label-server): Flask, served by waitress.
+    "flask>=3.0",
+    "waitress>=3.0",
 ]
 
 EXTRAS_REQUIRE = {
@@ -38,6 +41,9 @@ EXTRAS_REQUIRE = {
         # and keras-hub imports IPython through kagglehub when it is installed: a newer IPython breaks `import
         # keras_hub`. pip's resolver does not see this (IPython does not declare it).
         "ipython<8.19",
+        # Browser tests of the labeling app drive the system's Chromium (Debian's `chromium` package; nothing is
+        # downloaded at test time).
+        "playwright>=1.45",
     ],
 }
 

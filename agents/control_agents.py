@@ -51,6 +51,7 @@ class AgentHyperparameters:
       discount: the agent's gamma.
       num_epochs: PPO's full-batch epochs per iteration.
       entropy: PPO/REINFORCE entropy bonus.
+      gradient_clipping: PPO's global-norm clipping (over actor and value gradients together; 0 turns it off).
       normalize_rewards: PPO divides rewards by a running std (TF-Agents' normaliser: no centring, clipped at 10; a
         constant reward has std 0 and is clipped to 10 every step).
       train_steps: DQN/SAC gradient steps per iteration.
@@ -71,6 +72,7 @@ class AgentHyperparameters:
     num_epochs: int = 10
     entropy: float = 0.0
     normalize_rewards: bool = True
+    gradient_clipping: float = 0.5
     train_steps: int = 16
     batch_size: int = 64
     replay_capacity: int = 50_000
@@ -276,7 +278,7 @@ def make_agent(kind, environment, hp, total_iterations):
             use_gae=True,
             normalize_observations=False,
             normalize_rewards=hp.normalize_rewards,
-            gradient_clipping=0.5,
+            gradient_clipping=hp.gradient_clipping or None,
             train_step_counter=counter,
         )
     elif kind == "reinforce":

@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "convert-data": "Convert feedback data between JSON Lines and TFRecord shards (optionally GZIP).",
     "sft": "Supervised fine-tuning of a language policy on demonstrations (--task=reviews or --data=FILE).",
     "collect-labels": "Sample comparison pairs from a policy and label them (simulated labeler) through the store.",
+    "label-server": "The labeling web app over a feedback store: people answer comparisons, rankings, ratings, clips.",
     "train-reward": "Train a reward model from comparisons or rankings; writes metrics, calibration and export/reward.",
     "evaluate-reward": "Measure a reward model (run directory or SavedModel) on comparisons: accuracy, calibration.",
     "ppo": "Fine-tune a policy against a reward model with PPO (actor-critic) through TF-Agents drivers.",

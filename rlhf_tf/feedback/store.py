@@ -17,9 +17,11 @@ Choices by item kind:
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import os
+import secrets
 import sqlite3
 import time
 
@@ -54,6 +56,12 @@ CREATE TABLE IF NOT EXISTS labels (
 CREATE INDEX IF NOT EXISTS labels_by_item ON labels (item_id);
 CREATE INDEX IF NOT EXISTS labels_by_labeler ON labels (labeler, id);
 CREATE INDEX IF NOT EXISTS items_by_priority ON items (priority DESC, id);
+CREATE TABLE IF NOT EXISTS labelers (
+    name TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    admin INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL
+);
 """
 
 
@@ -291,6 +299,41 @@ class FeedbackStore:
             cursor.execute("DELETE FROM labels WHERE id = ?", (row["id"],))
             return _label(row)
 
+    # Labelers (people answering through the labeling app) ---------------------------------------------------------
+
+    def add_labeler(self, name, admin=False):
+        """Creates a labeler and returns their access token (shown once; only its SHA-256 is stored).
+
+        Raises UserInputError for an empty name or one that exists.
+        """
+        if not isinstance(name, str) or not name.strip() or len(name) > 64:
+            raise UserInputError(f"A labeler name must be 1-64 characters. Received: {name!r}")
+        token = secrets.token_urlsafe(24)
+        try:
+            with self._write() as cursor:
+                cursor.execute(
+                    "INSERT INTO labelers (name, token_sha256, admin, created_at) VALUES (?, ?, ?, ?)",
+                    (name.strip(), _token_hash(token), int(bool(admin)), time.time()),
+                )
+        except sqlite3.IntegrityError:
+            raise UserInputError(f"A labeler of that name exists in {self.path}. Received: {name!r}") from None
+        return token
+
+    def labeler_for_token(self, token):
+        """(name, is_admin) of the labeler holding `token`, or None."""
+        if not isinstance(token, str) or not token:
+            return None
+        row = self._connection.execute(
+            "SELECT name, admin FROM labelers WHERE token_sha256 = ?", (_token_hash(token),)
+        ).fetchone()
+        return None if row is None else (row["name"], bool(row["admin"]))
+
+    def labelers(self):
+        return [
+            (row["name"], bool(row["admin"]))
+            for row in self._connection.execute("SELECT name, admin FROM labelers ORDER BY name")
+        ]
+
     def labels(self, item_id=None, labeler=None):
         query, parameters = "SELECT * FROM labels WHERE 1=1", []
         if item_id is not None:
@@ -367,6 +410,11 @@ class FeedbackStore:
         if os.fspath(output).endswith(".jsonl"):
             return reader.write_jsonl(output, exported)
         return tfrecord.write_tfrecords(exported, output, num_shards, compression)[1]
+
+
+def _token_hash(token):
+    # Tokens are 192 random bits, so a plain SHA-256 is enough: nothing to guess, nothing to brute-force.
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _item(row):

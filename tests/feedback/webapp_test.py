@@ -1,0 +1,160 @@
+"""The labeling app through Flask's test client: access, CSRF, escaping, answers, undo, races, admin."""
+
+import re
+
+import pytest
+
+from rlhf_tf.feedback import store as store_lib
+from rlhf_tf.feedback import webapp
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    path = tmp_path / "feedback.sqlite"
+    with store_lib.FeedbackStore(path) as store:
+        ann = store.add_labeler("ann")
+        bob = store.add_labeler("bob")
+        lead = store.add_labeler("lead", admin=True)
+        store.add_items(
+            [
+                store_lib.Item(
+                    "comparison",
+                    (HOSTILE, "a calm answer"),
+                    prompt="Say hi",
+                    priority=3,
+                    metadata={"gold_preferred": 1},
+                ),
+                store_lib.Item("rating", ("rate me",), prompt="p", priority=2),
+                store_lib.Item("ranking", ("x", "y", "z"), prompt="rank", priority=1),
+            ]
+        )
+    app = webapp.create_app(path, secret=b"k" * 32)
+    app.testing = False  # errors go through the app's handlers, as in production
+    return path, app, {"ann": ann, "bob": bob, "lead": lead}
+
+
+def _client(app, token):
+    client = app.test_client()
+    response = client.get(f"/login?token={token}")
+    assert response.status_code == 302
+    return client
+
+
+def _csrf(page):
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+
+
+def _item_id(page):
+    return int(re.search(r'name="item_id" value="(\d+)"', page).group(1))
+
+
+def test_nothing_is_served_without_a_token(setup):
+    _, app, _ = setup
+    client = app.test_client()
+    assert client.get("/").status_code == 401
+    assert "HOSTILE" not in client.get("/").get_data(as_text=True)
+    assert client.get("/login?token=wrong").status_code == 401
+    response = client.post("/answer", data={"item_id": "1", "choice": "left"})
+    assert response.status_code == 401 and response.mimetype == "text/plain"
+    assert client.get("/clip/1/0").status_code == 401
+    assert client.get("/admin").status_code == 401
+
+
+def test_model_output_is_escaped_and_scripts_are_confined(setup):
+    _, app, tokens = setup
+    client = _client(app, tokens["ann"])
+    response = client.get("/")
+    page = response.get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    policy = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+
+
+def test_answers_need_the_form_token(setup):
+    path, app, tokens = setup
+    client = _client(app, tokens["ann"])
+    page = client.get("/").get_data(as_text=True)
+    response = client.post("/answer", data={"item_id": _item_id(page), "choice": "left", "csrf": "0" * 64})
+    assert response.status_code == 403
+    with store_lib.FeedbackStore(path) as store:
+        assert store.counts()["labels"] == 0
+
+
+def test_answers_undo_and_every_kind(setup):
+    path, app, tokens = setup
+    client = _client(app, tokens["ann"])
+    page = client.get("/").get_data(as_text=True)
+    csrf = _csrf(page)
+    comparison = _item_id(page)
+    response = client.post(
+        "/answer", data={"item_id": comparison, "choice": "right", "csrf": csrf, "comment": "nicer", "shown_at": "0"}
+    )
+    assert response.status_code == 302
+    page = client.get("/").get_data(as_text=True)
+    assert 'data-kind="rating"' in page
+    client.post("/answer", data={"item_id": _item_id(page), "choice": "score-6", "csrf": csrf})
+    page = client.get("/").get_data(as_text=True)
+    ranking = _item_id(page)
+    bad = client.post(
+        "/answer", data={"item_id": ranking, "choice": "ranking", "csrf": csrf, "rank-0": 1, "rank-1": 1, "rank-2": 3}
+    )
+    assert bad.status_code == 400 and "each used once" in bad.get_data(as_text=True)
+    client.post(
+        "/answer", data={"item_id": ranking, "choice": "ranking", "csrf": csrf, "rank-0": 2, "rank-1": 3, "rank-2": 1}
+    )
+    assert 'id="empty"' in client.get("/").get_data(as_text=True)
+    with store_lib.FeedbackStore(path) as store:
+        labels = store.labels(labeler="ann")
+    assert [label.choice for label in labels] == [{"preferred": 1}, {"score": 6}, {"ranking": [2, 0, 1]}]
+    assert labels[0].comment == "nicer" and labels[0].seconds > 0
+    response = client.post("/undo", data={"csrf": csrf}, follow_redirects=True)
+    assert "undone" in response.get_data(as_text=True) and 'data-kind="ranking"' in response.get_data(as_text=True)
+    with store_lib.FeedbackStore(path) as store:
+        assert len(store.labels(labeler="ann")) == 2
+
+
+def test_two_labelers_on_one_item_one_wins_the_other_is_told(setup):
+    path, app, tokens = setup
+    ann, bob = _client(app, tokens["ann"]), _client(app, tokens["bob"])
+    ann_page, bob_page = ann.get("/").get_data(as_text=True), bob.get("/").get_data(as_text=True)
+    assert _item_id(ann_page) == _item_id(bob_page)
+    ann.post("/answer", data={"item_id": _item_id(ann_page), "choice": "left", "csrf": _csrf(ann_page)})
+    late = bob.post(
+        "/answer",
+        data={"item_id": _item_id(bob_page), "choice": "right", "csrf": _csrf(bob_page)},
+        follow_redirects=True,
+    )
+    assert "Another labeler answered that item first" in late.get_data(as_text=True)
+    with store_lib.FeedbackStore(path) as store:
+        assert [label.labeler for label in store.labels(item_id=_item_id(ann_page))] == ["ann"]
+
+
+def test_bad_requests_get_plain_4xx(setup):
+    _, app, tokens = setup
+    client = _client(app, tokens["ann"])
+    csrf = _csrf(client.get("/").get_data(as_text=True))
+    for data in (
+        {"item_id": "abc", "choice": "left"},
+        {"item_id": "999", "choice": "left"},
+        {"item_id": "1", "choice": "sideways"},
+        {"item_id": "2", "choice": "score-9"},
+    ):
+        response = client.post("/answer", data={**data, "csrf": csrf})
+        assert 400 <= response.status_code < 500, data
+        assert response.mimetype == "text/plain" and "Traceback" not in response.get_data(as_text=True)
+    assert client.get("/clip/1/0").status_code == 404  # not a clip item
+
+
+def test_admin_sees_progress_and_agreement(setup):
+    _, app, tokens = setup
+    ann = _client(app, tokens["ann"])
+    page = ann.get("/").get_data(as_text=True)
+    ann.post("/answer", data={"item_id": _item_id(page), "choice": "right", "csrf": _csrf(page)})
+    assert ann.get("/admin").status_code == 403
+    lead = _client(app, tokens["lead"])
+    admin = lead.get("/admin").get_data(as_text=True)
+    assert "<td>ann</td><td>1</td>" in admin
+    assert "1.00 (1)" in admin  # ann agreed with the gold preference on the one item that records it
