@@ -34,7 +34,7 @@ from rlhf_tf.feedback import labelers as labelers_lib
 
 DEMONSTRATIONS_FILE = "demonstrations.jsonl"
 REWARDS = ("preferences", "true", "adversarial", "constant")
-LABELERS = ("simulated",)
+LABELERS = ("simulated", "web")
 PAIR_SELECTIONS = ("disagreement", "random")
 
 # Per environment: the training horizon, segment length, and environment steps per agent (tested budgets).
@@ -59,7 +59,11 @@ class ControlConfig:
       reward: "preferences" (learned from labels), "true" (the environment's reward: the baseline), "adversarial"
         (GAIL-style, learned from `demonstrations`), or "constant" (1 every step: shows the termination leak).
       num_labels: the label budget of a preference run.
-      labeler: "simulated" (the B-Pref teacher over the true reward).
+      labeler: "simulated" (the B-Pref teacher over the true reward answers at once) or "web" (people answer in
+        the labeling app, `rlhf-tf label-server --store=...`, over the same store: pass `store` to share one).
+        Either way the same items go into the store at the same points of the run; only who answers differs.
+      label_timeout: with labeler "web", the longest wait for a round's answers (seconds); training then goes on
+        with the labels that came, and later answers join later rounds.
       store: a feedback store (SQLite) shared with people; empty keeps the run's own `feedback.sqlite`.
       pair_selection: "disagreement" (the ensemble's most disputed of 10x candidates) or "random".
       segment_length: steps per segment (0: the environment's default).
@@ -94,6 +98,7 @@ class ControlConfig:
     reward: str = "preferences"
     num_labels: int = 1000
     labeler: str = "simulated"
+    label_timeout: float = 600.0
     store: str = ""
     pair_selection: str = "disagreement"
     segment_length: int = 0
@@ -331,13 +336,17 @@ def train_control(config):
             ensemble_size=config.ensemble_size,
             seed=config.seed,
         )
-        teacher = labelers_lib.SegmentTeacher(
-            beta=config.teacher_beta,
-            mistake_rate=config.teacher_mistake_rate,
-            equal_threshold=config.teacher_equal_threshold,
-            seed=config.seed,
+        teacher = None
+        if config.labeler == "simulated":
+            teacher = labelers_lib.SegmentTeacher(
+                beta=config.teacher_beta,
+                mistake_rate=config.teacher_mistake_rate,
+                equal_threshold=config.teacher_equal_threshold,
+                seed=config.seed,
+            )
+        rounds = preferences.LabelRounds(
+            config.output_dir, teacher=teacher, store_path=config.store, env_name=config.env, fixed_horizon=fixed
         )
-        rounds = preferences.LabelRounds(config.output_dir, teacher=teacher, store_path=config.store)
         checkpoint.update(learned.checkpoint_objects())
     adversarial = None
     demonstrations = None
@@ -390,7 +399,10 @@ def train_control(config):
                 rounds.ask(segments, pairs, spread, state["round"])
                 state["round"] += 1
                 metrics["disagreement"] = float(np.mean(spread))
-        rounds.answer_pending()
+        if teacher is not None:
+            rounds.answer_pending()
+        else:
+            rounds.wait_for_answers(config.label_timeout, report=lambda waiting: _report_waiting(waiting, rounds))
         state["last_label_id"], rows = rounds.labels(state["last_label_id"])
         if rows:
             learned.add_labels(rows)
@@ -447,6 +459,11 @@ def train_control(config):
             metrics["control/demonstrations_return_mean"] = float(np.mean(returns))
     run_directory.update_metrics(metrics)
     return metrics
+
+
+def _report_waiting(waiting, rounds):
+    if waiting:
+        logging.info("Waiting for %d answers from the labeling app (store: %s).", waiting, rounds.store.path)
 
 
 def _reward_function(kind, learned, adversarial):

@@ -18,6 +18,7 @@ The pieces, in the order a run uses them:
 
 import io
 import os
+import time
 
 import keras
 import numpy as np
@@ -75,6 +76,11 @@ def choose_pairs(segments, num_pairs, selection, ensemble, rng):
 # Labels through the feedback store --------------------------------------------------------------------------------
 
 
+def _gold(rewards_1, rewards_2):
+    first, second = float(np.sum(rewards_1)), float(np.sum(rewards_2))
+    return None if first == second else int(second > first)
+
+
 def choice_to_target(choice):
     """A store choice as the probability that segment 2 is preferred (None for a skip)."""
     if choice.get("skip"):
@@ -100,15 +106,18 @@ class LabelRounds:
         `run_dir/feedback.sqlite`.
       store_path: a feedback store shared with people (the labeling app) instead of the run's own.
       teacher: a `SegmentTeacher` answering as labeler "simulated", or None when people answer.
-      source: the item's `source` field (which run asked).
+      source: the item's `source` field (which run asked; the labeling app finds segments under it).
+      env_name, fixed_horizon: recorded with each item so that the labeling app can draw the clips.
     """
 
-    def __init__(self, run_dir, teacher=None, store_path="", source=""):
+    def __init__(self, run_dir, teacher=None, store_path="", source="", env_name="", fixed_horizon=True):
         self.segment_dir = os.path.join(run_dir, "segments")
         os.makedirs(self.segment_dir, exist_ok=True)
         self.store = store_lib.FeedbackStore(store_path or os.path.join(run_dir, "feedback.sqlite"))
         self.teacher = teacher
         self.source = source or os.path.abspath(run_dir)
+        self.env_name = env_name
+        self.fixed_horizon = fixed_horizon
         self._segments = {}  # round -> arrays, cached
 
     def close(self):
@@ -139,7 +148,14 @@ class LabelRounds:
                 kind="segment_comparison",
                 candidates=(f"{round_number}/{remap[int(a)]}", f"{round_number}/{remap[int(b)]}"),
                 source=self.source,
-                metadata={"round": round_number, "disagreement": float(priority)},
+                metadata={
+                    "round": round_number,
+                    "disagreement": float(priority),
+                    "env": self.env_name,
+                    "fixed_horizon": self.fixed_horizon,
+                    # The true returns' verdict, for the labeling app's agreement-with-gold (never for training).
+                    "gold_preferred": _gold(segments["rewards"][a], segments["rewards"][b]),
+                },
                 priority=float(priority),
             )
             for (a, b), priority in zip(pairs, priorities)
@@ -162,6 +178,27 @@ class LabelRounds:
                 continue
             answered += 1
         return answered
+
+    def unanswered(self):
+        """This run's items still waiting for an answer."""
+        return [
+            item
+            for item in self.store.next_items("", limit=-1, kind="segment_comparison")
+            if item.source == self.source
+        ]
+
+    def wait_for_answers(self, timeout, poll_seconds=2.0, report=None):
+        """Waits until every item this run asked is answered (people answer through the labeling app), or until
+        `timeout` seconds pass; calls `report(waiting)` at each poll. Returns how many are still waiting: training
+        goes on with the labels that came, and later answers are picked up by later rounds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting = len(self.unanswered())
+            if report is not None:
+                report(waiting)
+            if waiting == 0 or time.monotonic() >= deadline:
+                return waiting
+            time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
 
     def segment(self, segment_id):
         round_number, index = (int(part) for part in segment_id.split("/"))

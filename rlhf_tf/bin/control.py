@@ -27,7 +27,10 @@ _REWARD = flags.DEFINE_enum(
     "reward", "preferences", ["preferences", "true", "adversarial", "constant"], "ControlConfig.reward."
 )
 _NUM_LABELS = flags.DEFINE_integer("num_labels", 1000, "ControlConfig.num_labels: the label budget.")
-_LABELER = flags.DEFINE_enum("labeler", "simulated", ["simulated"], "ControlConfig.labeler.")
+_LABELER = flags.DEFINE_enum(
+    "labeler", "simulated", ["simulated", "web"], "ControlConfig.labeler: web = people in `rlhf-tf label-server`."
+)
+_LABEL_TIMEOUT = flags.DEFINE_float("label_timeout", None, "ControlConfig.label_timeout (seconds, --labeler=web).")
 _STORE = flags.DEFINE_string("store", "", "ControlConfig.store: a shared feedback store ('' keeps the run's own).")
 _PAIRS = flags.DEFINE_enum(
     "pair_selection", "disagreement", ["disagreement", "random"], "ControlConfig.pair_selection."
@@ -83,6 +86,7 @@ def main(argv):
                 ("bc_steps", _BC_STEPS),
                 ("eval_episodes", _EVAL_EPISODES),
                 ("eval_every", _EVAL_EVERY),
+                ("label_timeout", _LABEL_TIMEOUT),
             )
         )
     )
