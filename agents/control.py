@@ -85,7 +85,7 @@ class ControlConfig:
       bc_steps: behavioural-cloning steps when demonstrations are given (0 skips pretraining).
       eval_episodes: episodes of the final (and periodic) evaluation.
       eval_every: iterations between evaluations during training (0: only at the end).
-      agent_hp: the TF-Agents agent's settings (`control_agents.defaults(agent)` when None).
+      agent_hp: the TF-Agents agent's settings (`control_agents.defaults(agent, reward)` when None).
       record_demonstrations: after training, write this many episodes of the final greedy policy (true reward
         recorded) to `demonstrations.jsonl` in the run directory: expert data for BC and the adversarial reward.
       seed: seeds everything (environments, networks, teacher, pair choice).
@@ -166,7 +166,7 @@ class ControlConfig:
         )
         configs.require(0 < self.label_until <= 1, "`label_until` must be in (0, 1].", label_until=self.label_until)
         if self.agent_hp is None:
-            object.__setattr__(self, "agent_hp", control_agents.defaults(self.agent))
+            object.__setattr__(self, "agent_hp", control_agents.defaults(self.agent, self.reward))
         elif isinstance(self.agent_hp, dict):
             object.__setattr__(self, "agent_hp", control_agents.AgentHyperparameters(**self.agent_hp))
 

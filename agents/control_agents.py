@@ -125,9 +125,15 @@ _DEFAULTS = {
 }
 
 
-def defaults(agent):
+def defaults(agent, reward="true"):
+    """Tested settings for `agent`. A learned preference reward is already normalised (unit std over the labelled
+    segments), so PPO's own reward normaliser is off for it: rescaling again by the running std of the agent's
+    recent rewards, which shrinks once the agent is good, blew up the value targets and undid solved runs."""
     configs.require(agent in AGENTS, f"`agent` must be one of {list(AGENTS)}.", agent=agent)
-    return AgentHyperparameters(**_DEFAULTS[agent])
+    settings = dict(_DEFAULTS[agent])
+    if reward == "preferences":
+        settings["normalize_rewards"] = False
+    return AgentHyperparameters(**settings)
 
 
 def batched_environment(make_env, count):

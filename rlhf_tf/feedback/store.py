@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS labels (
 CREATE INDEX IF NOT EXISTS labels_by_item ON labels (item_id);
 CREATE INDEX IF NOT EXISTS labels_by_labeler ON labels (labeler, id);
 CREATE INDEX IF NOT EXISTS items_by_priority ON items (priority DESC, id);
+CREATE TABLE IF NOT EXISTS leases (
+    item_id INTEGER PRIMARY KEY REFERENCES items(id),
+    labeler TEXT NOT NULL,
+    until REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS labelers (
     name TEXT PRIMARY KEY,
     token_sha256 TEXT NOT NULL UNIQUE,
@@ -246,6 +251,38 @@ class FeedbackStore:
         if source is None:
             return self._connection.execute("SELECT COUNT(*) FROM items").fetchone()[0]
         return self._connection.execute("SELECT COUNT(*) FROM items WHERE source = ?", (source,)).fetchone()[0]
+
+    def lease_next(self, labeler, seconds=300.0, kind=None):
+        """The next item for `labeler`, held for them for `seconds` so that labelers working at once are shown
+        different items (an item held by someone else is offered only when nothing else is left, or once the hold
+        expires). Returns None when nothing is left. A labeler who reloads gets the item they already hold."""
+        now = time.time()
+        query = (
+            "SELECT items.* FROM items LEFT JOIN leases ON leases.item_id = items.id WHERE "
+            "(SELECT COUNT(*) FROM labels WHERE labels.item_id = items.id AND labels.choice != '{\"skip\": true}')"
+            " < items.labels_wanted "
+            "AND NOT EXISTS (SELECT 1 FROM labels WHERE labels.item_id = items.id AND labels.labeler = ?)"
+        )
+        parameters = [labeler]
+        if kind is not None:
+            query += " AND items.kind = ?"
+            parameters.append(kind)
+        # Own hold first, then free items, then items held by others; highest priority first within each.
+        query += (
+            " ORDER BY CASE WHEN leases.labeler = ? AND leases.until > ? THEN 0"
+            " WHEN leases.until IS NULL OR leases.until <= ? THEN 1 ELSE 2 END, items.priority DESC, items.id LIMIT 1"
+        )
+        parameters += [labeler, now, now]
+        with self._write() as cursor:
+            row = cursor.execute(query, parameters).fetchone()
+            if row is None:
+                return None
+            cursor.execute(
+                "INSERT INTO leases (item_id, labeler, until) VALUES (?, ?, ?) "
+                "ON CONFLICT(item_id) DO UPDATE SET labeler = excluded.labeler, until = excluded.until",
+                (row["id"], labeler, now + seconds),
+            )
+            return _item(row)
 
     def pending_count(self, labeler=None):
         """How many items still want labels (from `labeler`, when given)."""

@@ -1,6 +1,7 @@
 """The labeling app: people answer the feedback store's items in a browser (Flask, served by waitress).
 
-One item at a time, highest priority first: a prompt with two responses side by side, K responses to rank, one
+One item at a time, highest priority first, held for its labeler for 5 minutes so that people labeling at once
+see different items: a prompt with two responses side by side, K responses to rank, one
 response to rate 1-7, or two control clips (GIFs drawn from the stored segments) side by side. Answers: left,
 right, tie, skip (keys 1 / 2 / t / s, or the arrow keys), an optional comment, undo of the last answer (u). The
 page shows how many items remain and the labeler's own rate.
@@ -255,13 +256,13 @@ def create_app(store_path, secret=None):
         if labeler is None:
             return flask.render_template("login.html", title="Sign in", labeler=None), 401
         store = stores.get()
-        items = store.next_items(labeler["name"], limit=1)
+        item = store.lease_next(labeler["name"])
         return flask.render_template(
             "item.html",
             title="Label",
             labeler=labeler["name"],
             is_admin=labeler["admin"],
-            item=items[0] if items else None,
+            item=item,
             csrf=csrf_for(labeler["token"]),
             shown_at=f"{time.time():.3f}",
             stats=stats(labeler["name"]),

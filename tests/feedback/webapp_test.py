@@ -116,9 +116,22 @@ def test_answers_undo_and_every_kind(setup):
         assert len(store.labels(labeler="ann")) == 2
 
 
-def test_two_labelers_on_one_item_one_wins_the_other_is_told(setup):
-    path, app, tokens = setup
+def test_labelers_at_work_together_see_different_items(setup):
+    _, app, tokens = setup
     ann, bob = _client(app, tokens["ann"]), _client(app, tokens["bob"])
+    ann_first = _item_id(ann.get("/").get_data(as_text=True))
+    assert _item_id(bob.get("/").get_data(as_text=True)) != ann_first
+    assert _item_id(ann.get("/").get_data(as_text=True)) == ann_first  # a reload keeps one's own item
+
+
+def test_two_labelers_on_one_item_one_wins_the_other_is_told(tmp_path):
+    path = tmp_path / "feedback.sqlite"
+    with store_lib.FeedbackStore(path) as store:
+        tokens = {name: store.add_labeler(name) for name in ("ann", "bob")}
+        store.add_items([store_lib.Item("comparison", ("a", "b"), prompt="p")])
+    app = webapp.create_app(path)
+    ann, bob = _client(app, tokens["ann"]), _client(app, tokens["bob"])
+    # With one item left, both are shown it (ann holds it; bob gets it as nothing else is left).
     ann_page, bob_page = ann.get("/").get_data(as_text=True), bob.get("/").get_data(as_text=True)
     assert _item_id(ann_page) == _item_id(bob_page)
     ann.post("/answer", data={"item_id": _item_id(ann_page), "choice": "left", "csrf": _csrf(ann_page)})
