@@ -1,0 +1,162 @@
+"""Load on the labeling app: 20 scripted labelers answer 50 items each, at once, against one server.
+
+    python benchmarks/label_server_load.py [--labelers=20 --items_each=50 --threads=8]
+
+The real thing end to end: `rlhf-tf label-server` (waitress) in its own process over a fresh SQLite store, and one
+Python thread per labeler speaking HTTP to it (login link, page, form with its CSRF token, redirect), as a browser
+would. Checks, from the store afterwards: every answer a labeler was told was recorded is in the store, none twice,
+no item over its wanted label count. Prints the p50/p95/p99 response times of page loads and answers (one
+round trip each, measured by the client) and the answers per second.
+"""
+
+import argparse
+import http.cookiejar
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+import numpy as np
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def _labeler(url, token, wanted, timings, outcomes, errors):
+    cookies = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies), _NoRedirect)
+
+    def call(path, data=None):
+        started = time.perf_counter()
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        try:
+            response = opener.open(url + path, data=body, timeout=60)
+            status, text, location = response.status, response.read().decode(), ""
+        except urllib.error.HTTPError as error:  # 3xx (redirects are not followed) and 4xx/5xx
+            status, text, location = error.code, error.read().decode(), error.headers.get("Location", "")
+        timings["post" if data is not None else "get"].append(time.perf_counter() - started)
+        return status, text, location
+
+    call(f"/login?token={token}")
+    answered = 0
+    while answered < wanted:
+        status, page, _ = call("/")
+        found = re.search(r'name="item_id" value="(\d+)"', page)
+        if status != 200 or not found:
+            errors.append(f"page {status}: {page[:120]!r}")
+            return
+        item_id = int(found.group(1))
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+        status, _, location = call("/answer", {"item_id": item_id, "choice": "left", "csrf": csrf})
+        if status != 302:
+            errors.append(f"answer {status}")
+            return
+        if "message=" in location:  # someone else answered it first: the app says so, nothing was recorded
+            outcomes.append((item_id, False))
+            continue
+        outcomes.append((item_id, True))
+        answered += 1
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--labelers", type=int, default=20)
+    parser.add_argument("--items_each", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=8, help="server threads")
+    args = parser.parse_args()
+
+    import rlhf_tf  # noqa: F401
+    from rlhf_tf.feedback import store as store_lib
+
+    workdir = tempfile.mkdtemp(prefix="label_load_")
+    path = os.path.join(workdir, "feedback.sqlite")
+    total = args.labelers * args.items_each
+    with store_lib.FeedbackStore(path) as store:
+        tokens = [store.add_labeler(f"labeler{i:02d}") for i in range(args.labelers)]
+        store.add_items(
+            [
+                store_lib.Item("comparison", (f"response {i} a", f"response {i} b"), prompt=f"prompt {i}", priority=1)
+                for i in range(total)
+            ]
+        )
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rlhf_tf.bin.label_server",
+            f"--store={path}",
+            f"--port={port}",
+            f"--threads={args.threads}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url + "/static/app.css", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        timings = {"get": [], "post": []}
+        outcomes, errors = [], []
+        workers = [
+            threading.Thread(target=_labeler, args=(url, token, args.items_each, timings, outcomes, errors))
+            for token in tokens
+        ]
+        started = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    with store_lib.FeedbackStore(path) as store:
+        labels = store.labels()
+    recorded = [item for item, ok in outcomes if ok]
+    per_item = np.bincount([label.item_id for label in labels], minlength=total + 1)
+    print(f"labelers {args.labelers} x {args.items_each} items, server threads {args.threads}, {elapsed:.1f} s")
+    print(
+        f"answers the app confirmed: {len(recorded)}; labels in the store: {len(labels)}; "
+        f"told 'answered first by someone else': {len(outcomes) - len(recorded)}; errors: {len(errors)}"
+    )
+    print(
+        f"lost (confirmed, not in the store): {len(set(recorded) - {label.item_id for label in labels})}; "
+        f"items with more than one label: {int((per_item > 1).sum())}"
+    )
+    for kind, values in timings.items():
+        milliseconds = np.array(values) * 1000
+        name = "page load" if kind == "get" else "answer   "
+        print(
+            f"{name}: n={len(values)} p50 {np.percentile(milliseconds, 50):.1f} ms"
+            f"  p95 {np.percentile(milliseconds, 95):.1f} ms  p99 {np.percentile(milliseconds, 99):.1f} ms"
+        )
+    print(f"throughput: {len(recorded) / elapsed:.1f} answers/s")
+    ok = not errors and len(labels) == len(recorded) == total and (per_item <= 1).all()
+    print("PASS" if ok else "FAIL")
+    if errors:
+        print("first errors:", errors[:3])
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
