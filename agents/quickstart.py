@@ -36,6 +36,10 @@ class QuickstartConfig:
       sft_steps: SFT optimizer steps.
       num_pairs: comparisons sampled and labelled.
       labeler_temperature: the simulated labeler's Bradley-Terry temperature (noise).
+      labeler: "simulated", or "web": people answer the comparison pairs in the labeling app (`rlhf-tf
+        label-server --store=...`, the same `store`); the run waits for them (up to `label_timeout` seconds).
+      store: the feedback store shared with the labeling app (default: the labels stage's own).
+      label_timeout: the longest wait for people's answers (seconds).
       ppo_iterations: PPO iterations (64 rollouts each).
       learning_rate: PPO learning rate.
       kl_coef: PPO's KL penalty coefficient.
@@ -53,6 +57,9 @@ class QuickstartConfig:
     sft_steps: int = 3000
     num_pairs: int = 3000
     labeler_temperature: float = 0.5
+    labeler: str = "simulated"
+    store: str = ""
+    label_timeout: float = 3600.0
     ppo_iterations: int = 160
     learning_rate: float = 1e-4
     kl_coef: float = 0.05
@@ -121,6 +128,9 @@ def stage_configs(config):
             temperature=config.labeler_temperature,
             max_new_tokens=config.max_new_tokens,
             seed=config.seed,
+            labeler=config.labeler,
+            store=config.store,
+            label_timeout=config.label_timeout,
         ),
         "reward": dataclasses.replace(
             reward_base,

@@ -16,9 +16,15 @@ _POLICY = flags.DEFINE_string("policy", None, "CollectConfig.policy: SFT run dir
 _TASK = flags.DEFINE_string("task", "reviews", "CollectConfig.task.")
 _NUM_PAIRS = flags.DEFINE_integer("num_pairs", 3000, "CollectConfig.num_pairs.")
 _EVAL_FRACTION = flags.DEFINE_float("eval_fraction", 0.15, "CollectConfig.eval_fraction.")
-_LABELER = flags.DEFINE_enum("labeler", "simulated", ["simulated"], "Who labels: the simulated Bradley-Terry labeler.")
 _TEMPERATURE = flags.DEFINE_float("temperature", 0.5, "CollectConfig.temperature of the simulated labeler.")
 flags.mark_flag_as_required("policy")
+
+
+_LABELER = flags.DEFINE_enum(
+    "labeler", "simulated", ["simulated", "web"], "CollectConfig.labeler: web = people in `rlhf-tf label-server`."
+)
+_STORE = flags.DEFINE_string("store", "", "CollectConfig.store: the label server's feedback store.")
+_LABEL_TIMEOUT = flags.DEFINE_float("label_timeout", 3600.0, "CollectConfig.label_timeout (seconds, --labeler=web).")
 
 
 def main(argv):
@@ -34,6 +40,9 @@ def main(argv):
         eval_fraction=_EVAL_FRACTION.value,
         temperature=_TEMPERATURE.value,
         seed=common.SEED.value,
+        labeler=_LABELER.value,
+        store=_STORE.value,
+        label_timeout=_LABEL_TIMEOUT.value,
     )
     print(json.dumps(collect.collect(config), indent=2))
 

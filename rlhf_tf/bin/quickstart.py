@@ -25,6 +25,11 @@ _LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "QuickstartConfig.lea
 _NUM_EVAL_PROMPTS = flags.DEFINE_integer("num_eval_prompts", None, "QuickstartConfig.num_eval_prompts.")
 _MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", None, "QuickstartConfig.max_new_tokens.")
 _ROLLOUT_BATCH_SIZE = flags.DEFINE_integer("rollout_batch_size", None, "QuickstartConfig.rollout_batch_size.")
+_LABELER = flags.DEFINE_enum(
+    "labeler", "simulated", ["simulated", "web"], "QuickstartConfig.labeler: web = people in `rlhf-tf label-server`."
+)
+_STORE = flags.DEFINE_string("store", "", "QuickstartConfig.store: the label server's feedback store (--labeler=web).")
+_LABEL_TIMEOUT = flags.DEFINE_float("label_timeout", None, "QuickstartConfig.label_timeout (seconds).")
 _NUM_LAYERS = flags.DEFINE_integer("num_layers", None, "PolicyConfig.num_layers of the SFT policy.")
 _HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", None, "PolicyConfig.hidden_dim (intermediate 4x, heads /32).")
 
@@ -62,6 +67,8 @@ def config_from_flags(default_output_dir=DEFAULT_OUTPUT_DIR):
         seed=common.SEED.value,
         progress=common.PROGRESS.value,
         policy=network,
+        labeler=_LABELER.value,
+        store=_STORE.value,
         **common.given(
             (
                 ("sft_steps", _SFT_STEPS),
@@ -73,6 +80,7 @@ def config_from_flags(default_output_dir=DEFAULT_OUTPUT_DIR):
                 ("num_eval_prompts", _NUM_EVAL_PROMPTS),
                 ("max_new_tokens", _MAX_NEW_TOKENS),
                 ("rollout_batch_size", _ROLLOUT_BATCH_SIZE),
+                ("label_timeout", _LABEL_TIMEOUT),
             )
         ),
     )

@@ -9,7 +9,9 @@ reward model would score against these labels).
 """
 
 import dataclasses
+import logging
 import os
+import time
 
 import numpy as np
 
@@ -19,6 +21,7 @@ from rlhf_tf.feedback.labelers import FIRST, SECOND, BradleyTerryLabeler
 from rlhf_tf.feedback.store import FeedbackStore, Item
 
 LABELER_REPORT = "labeler.json"
+LABELERS = ("simulated", "web")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +39,10 @@ class CollectConfig:
       max_prompt_tokens: prompts keep their last this many tokens.
       batch_size: prompts sampled per call.
       seed: seeds sampling and the labeler.
+      labeler: "simulated" (the Bradley-Terry labeler over the gold scorer answers at once) or "web" (people answer
+        in the labeling app, `rlhf-tf label-server --store=...`): the same items go into the store either way.
+      store: the feedback store (default: `output_dir/feedback.sqlite`); pass the label server's to share one.
+      label_timeout: with "web", the longest wait for answers (seconds); what is answered by then is exported.
     """
 
     output_dir: str
@@ -48,13 +55,17 @@ class CollectConfig:
     max_prompt_tokens: int = 32
     batch_size: int = 256
     seed: int = 0
+    labeler: str = "simulated"
+    store: str = ""
+    label_timeout: float = 3600.0
 
     def __post_init__(self):
         configs.require_positive(num_pairs=self.num_pairs, batch_size=self.batch_size)
         configs.require(
             0 < self.eval_fraction < 1, "`eval_fraction` must be in (0, 1).", eval_fraction=self.eval_fraction
         )
-        configs.require_non_negative(temperature=self.temperature)
+        configs.require_non_negative(temperature=self.temperature, label_timeout=self.label_timeout)
+        configs.require(self.labeler in LABELERS, f"`labeler` must be one of {list(LABELERS)}.", labeler=self.labeler)
 
 
 def sample_pairs(causal_lm, tokenizer, prompts, config, progress=True):
@@ -97,43 +108,65 @@ def collect(config, progress=True):
     finished = files.read_json(os.path.join(config.output_dir, LABELER_REPORT))
     if finished is not None:
         return finished
-    store_path = os.path.join(config.output_dir, "feedback.sqlite")
-    for leftover in (store_path, store_path + "-wal", store_path + "-shm"):
-        if os.path.exists(leftover):
-            os.remove(leftover)
+    web = config.labeler == "web"
+    store_path = config.store or os.path.join(config.output_dir, "feedback.sqlite")
+    source = os.path.abspath(config.output_dir)
+    if not web:
+        for leftover in (store_path, store_path + "-wal", store_path + "-shm"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
 
     task = tasks.get_task(config.task)
-    causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
-    prompts = [record.prompt for record in task.training_prompts(config.num_pairs)]
-    firsts, seconds = sample_pairs(causal_lm, tokenizer, prompts, config, progress)
-    # An empty response is not a valid record (README, "Bad input"); such pairs are left out and counted.
-    keep = [bool(a.strip()) and bool(b.strip()) for a, b in zip(firsts, seconds)]
-    empty_pairs = keep.count(False)
-    prompts, firsts, seconds = ([x for x, k in zip(column, keep) if k] for column in (prompts, firsts, seconds))
     store = FeedbackStore(store_path)
-    ids = store.add_items(
-        [
-            Item("comparison", (a, b), prompt=p, source=os.fspath(config.policy))
-            for p, a, b in zip(prompts, firsts, seconds)
-        ]
-    )
+    # People's answers are never thrown away: a rerun of a web collection finds its items in the store.
+    ids = [item.id for item in store.items(source=source)] if web else []
+    if ids:
+        items = [store.item(item_id) for item_id in ids]
+        prompts = [item.prompt for item in items]
+        firsts, seconds = ([item.candidates[k] for item in items] for k in (0, 1))
+        empty_pairs = 0
+    else:
+        causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
+        prompts = [record.prompt for record in task.training_prompts(config.num_pairs)]
+        firsts, seconds = sample_pairs(causal_lm, tokenizer, prompts, config, progress)
+        # An empty response is not a valid record (README, "Bad input"); such pairs are left out and counted.
+        keep = [bool(a.strip()) and bool(b.strip()) for a, b in zip(firsts, seconds)]
+        empty_pairs = keep.count(False)
+        prompts, firsts, seconds = ([x for x, k in zip(column, keep) if k] for column in (prompts, firsts, seconds))
+        golds = task.gold_score(prompts, firsts), task.gold_score(prompts, seconds)
+        ids = store.add_items(
+            [
+                Item(
+                    "comparison",
+                    (a, b),
+                    prompt=p,
+                    source=source,
+                    # The gold scorer's verdict, for the labeling app's agreement-with-gold (never for training).
+                    metadata={"policy": os.fspath(config.policy), "gold_preferred": _gold(g_a, g_b)},
+                )
+                for p, a, b, g_a, g_b in zip(prompts, firsts, seconds, *golds)
+            ]
+        )
     count_eval = max(1, int(round(len(ids) * config.eval_fraction)))
     labeler = BradleyTerryLabeler(task.gold_score, temperature=config.temperature, seed=config.seed)
     report = {
-        "labeler": "simulated-bradley-terry",
-        "temperature": config.temperature,
+        "labeler": "web" if web else "simulated-bradley-terry",
+        "temperature": None if web else config.temperature,
         "task": config.task,
         "policy": os.path.abspath(os.fspath(config.policy)) if os.path.exists(os.fspath(config.policy)) else "",
         "pairs_with_an_empty_response_left_out": empty_pairs,
     }
+    if web:
+        report["unanswered_at_timeout"] = wait_for_labels(store, source, config.label_timeout)
     exports = {}
     for split, selection in (("eval", slice(0, count_eval)), ("train", slice(count_eval, None))):
         labeler.tracker = type(labeler.tracker)()
         split_prompts, split_a, split_b = prompts[selection], firsts[selection], seconds[selection]
-        labels = labeler.compare(split_prompts, split_a, split_b)
-        for item_id, label in zip(ids[selection], labels):
-            choice = {"preferred": 0} if label == FIRST else {"preferred": 1} if label == SECOND else {"tie": True}
-            store.add_label(item_id, labeler_name(config), choice)
+        if not web:
+            labels = labeler.compare(split_prompts, split_a, split_b)
+            for item_id, label in zip(ids[selection], labels):
+                choice = {"preferred": 0} if label == FIRST else {"preferred": 1} if label == SECOND else {"tie": True}
+                store.add_label(item_id, labeler_name(config), choice)
         split_ids = set(ids[selection])
         exports[split] = [
             record
@@ -141,8 +174,12 @@ def collect(config, progress=True):
             if int(record.id.split("-")[0][len("item") :]) in split_ids
         ]
         report[f"{split}_pairs"] = len(exports[split])
-        report[f"{split}_agreement_with_gold"] = labeler.agreement
-        report[f"{split}_ceiling"] = labeler.ceiling
+        if web:
+            agreement, ceiling = _agreement_with_gold(store, split_ids), None
+        else:
+            agreement, ceiling = labeler.agreement, labeler.ceiling
+        report[f"{split}_agreement_with_gold"] = agreement
+        report[f"{split}_ceiling"] = ceiling
     report["ceiling"] = report["eval_ceiling"]
     report["agreement_with_gold"] = report["eval_agreement_with_gold"]
     report["mean_response_words"] = float(np.mean([len(text.split()) for text in firsts + seconds]))
@@ -151,6 +188,33 @@ def collect(config, progress=True):
     files.atomic_write_json(os.path.join(config.output_dir, LABELER_REPORT), report)
     store.close()
     return report
+
+
+def _gold(score_first, score_second):
+    return None if score_first == score_second else int(score_second > score_first)
+
+
+def wait_for_labels(store, source, timeout, poll_seconds=2.0):
+    """Waits (logging a count) until every item from `source` has its labels or `timeout` seconds pass; returns how
+    many are still waiting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = sum(1 for item in store.next_items("", limit=-1) if item.source == source)
+        if waiting == 0 or time.monotonic() >= deadline:
+            return waiting
+        logging.info("Waiting for %d answers from the labeling app (store: %s).", waiting, store.path)
+        time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
+
+
+def _agreement_with_gold(store, split_ids):
+    """People's agreement with the gold scorer's ordering on their strict answers to these items."""
+    agree = total = 0
+    for item, label in store.labeled("comparison"):
+        gold = item.metadata.get("gold_preferred")
+        if item.id in split_ids and "preferred" in label.choice and gold in (0, 1):
+            total += 1
+            agree += int(gold == label.choice["preferred"])
+    return agree / total if total else None
 
 
 def labeler_name(config):

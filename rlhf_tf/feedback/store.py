@@ -230,6 +230,14 @@ class FeedbackStore:
             raise UserInputError(f"No item with that id in {self.path}. Received: item_id={item_id}")
         return _item(row)
 
+    def items(self, source=None):
+        """Every item (from `source`, when given), in id order."""
+        if source is None:
+            rows = self._connection.execute("SELECT * FROM items ORDER BY id")
+        else:
+            rows = self._connection.execute("SELECT * FROM items WHERE source = ? ORDER BY id", (source,))
+        return [_item(row) for row in rows]
+
     def next_items(self, labeler, limit=1, kind=None):
         """Items that still want labels and that `labeler` has not answered, highest priority first."""
         query = (

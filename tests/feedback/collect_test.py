@@ -29,3 +29,62 @@ def test_collect_samples_labels_stores_and_exports(tmp_path):
     assert store.counts()["labels"] == 24 - left_out
     saved = json.loads((tmp_path / "labels" / "labeler.json").read_text())
     assert 0.5 <= saved["ceiling"] <= 1.0 and saved["policy"] == str(tmp_path / "policy")
+
+
+def test_collect_with_people_in_the_labeling_app(tmp_path):
+    """--labeler=web: the pairs wait in the shared store; what people answer (here through the app's HTTP
+    interface, as the gold scorer would) is what gets exported; a rerun keeps their answers."""
+    import re
+    import threading
+
+    from rlhf_tf.feedback import webapp
+
+    tokenizer = tasks.get_task("reviews").tokenizer()
+    policy_lib.save_policy(tmp_path / "policy", testing.tiny_causal_lm(tokenizer.vocabulary_size), tokenizer)
+    shared = str(tmp_path / "shared.sqlite")
+    with FeedbackStore(shared) as store:
+        token = store.add_labeler("ann")
+    stop = threading.Event()
+
+    def person():
+        client = webapp.create_app(shared).test_client()
+        client.get(f"/login?token={token}")
+        while not stop.is_set():
+            page = client.get("/").get_data(as_text=True)
+            found = re.search(r'name="item_id" value="(\d+)"', page)
+            if not found:
+                stop.wait(0.05)
+                continue
+            with FeedbackStore(shared) as store:
+                gold = store.item(int(found.group(1))).metadata["gold_preferred"]
+            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+            choice = "tie" if gold is None else ("left", "right")[gold]
+            client.post("/answer", data={"item_id": found.group(1), "choice": choice, "csrf": csrf})
+
+    thread = threading.Thread(target=person, daemon=True)
+    thread.start()
+    config = collect.CollectConfig(
+        output_dir=str(tmp_path / "labels"),
+        policy=str(tmp_path / "policy"),
+        num_pairs=12,
+        eval_fraction=0.25,
+        max_new_tokens=8,
+        batch_size=16,
+        labeler="web",
+        store=shared,
+        label_timeout=120,
+    )
+    try:
+        report = collect.collect(config)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert report["labeler"] == "web" and report["unanswered_at_timeout"] == 0
+    with FeedbackStore(shared) as store:
+        labels = store.labels()
+    assert {label.labeler for label in labels} == {"ann"}
+    train, _ = reader.read_jsonl(tmp_path / "labels" / "train.jsonl")
+    evaluation, _ = reader.read_jsonl(tmp_path / "labels" / "eval.jsonl")
+    assert len(train) + len(evaluation) == len(labels) == report["train_pairs"] + report["eval_pairs"]
+    strict = [label for label in labels if "preferred" in label.choice]
+    assert strict and report["agreement_with_gold"] == 1.0  # answered as the gold scorer would
