@@ -92,6 +92,9 @@ def main():
                         time.sleep(0.2)
                         page.goto(f"http://127.0.0.1:{port}/")
                         continue
+                    if answers == 0:
+                        page.wait_for_load_state("networkidle")
+                        page.screenshot(path=os.path.join(workdir, "clip_comparison.png"), full_page=True)
                     gold = store.item(int(found.group(1))).metadata["gold_preferred"]
                     key = "t" if gold is None else ("1", "2")[gold]
                     clock = time.perf_counter()
