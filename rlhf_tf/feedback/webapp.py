@@ -92,7 +92,8 @@ _ITEM = """{% extends "base.html" %}{% block main %}
 
 _ADMIN = """{% extends "base.html" %}{% block main %}
 <h2>Progress</h2>
-<p>Items: {{ totals.items }} &middot; labels: {{ totals.labels }} &middot; waiting for labels: {{ totals.pending }}</p>
+<p id="totals">Items: {{ totals["items"] }} &middot; labels: {{ totals["labels"] }} &middot; waiting for labels:
+{{ totals["pending"] }}</p>
 <table id="labelers"><tr><th>labeler</th><th>labels</th><th>skips</th><th>last hour</th>
 <th>median seconds per answer</th><th>agreement with others</th><th>agreement with gold</th></tr>
 {% for row in rows %}<tr><td>{{ row.name }}</td><td>{{ row.labels }}</td><td>{{ row.skips }}</td>

@@ -170,6 +170,7 @@ def test_admin_sees_progress_and_agreement(setup):
     lead = _client(app, tokens["lead"])
     admin = lead.get("/admin").get_data(as_text=True)
     assert "<td>ann</td><td>1</td>" in admin
+    assert re.search(r"Items: 3 &middot; labels: 1 &middot; waiting for labels:\s*2", admin)
     assert "1.00 (1)" in admin  # ann agreed with the gold preference on the one item that records it
 
 
