@@ -18,7 +18,6 @@ The pieces, in the order a run uses them:
 
 import io
 import os
-import time
 
 import keras
 import numpy as np
@@ -179,26 +178,11 @@ class LabelRounds:
             answered += 1
         return answered
 
-    def unanswered(self):
-        """This run's items still waiting for an answer."""
-        return [
-            item
-            for item in self.store.next_items("", limit=-1, kind="segment_comparison")
-            if item.source == self.source
-        ]
-
-    def wait_for_answers(self, timeout, poll_seconds=2.0, report=None):
+    def wait_for_answers(self, timeout, report=None):
         """Waits until every item this run asked is answered (people answer through the labeling app), or until
-        `timeout` seconds pass; calls `report(waiting)` at each poll. Returns how many are still waiting: training
-        goes on with the labels that came, and later answers are picked up by later rounds."""
-        deadline = time.monotonic() + timeout
-        while True:
-            waiting = len(self.unanswered())
-            if report is not None:
-                report(waiting)
-            if waiting == 0 or time.monotonic() >= deadline:
-                return waiting
-            time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
+        `timeout` seconds pass. Returns how many are still waiting: training goes on with the labels that came, and
+        later answers are picked up by later rounds."""
+        return self.store.wait_for_labels(self.source, timeout, kind="segment_comparison", on_wait=report)
 
     def segment(self, segment_id):
         round_number, index = (int(part) for part in segment_id.split("/"))

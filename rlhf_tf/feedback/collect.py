@@ -11,7 +11,6 @@ reward model would score against these labels).
 import dataclasses
 import logging
 import os
-import time
 
 import numpy as np
 
@@ -157,7 +156,14 @@ def collect(config, progress=True):
         "pairs_with_an_empty_response_left_out": empty_pairs,
     }
     if web:
-        report["unanswered_at_timeout"] = wait_for_labels(store, source, config.label_timeout)
+        report["unanswered_at_timeout"] = store.wait_for_labels(
+            source,
+            config.label_timeout,
+            kind="comparison",
+            on_wait=lambda waiting: logging.info(
+                "Waiting for %d answers from the labeling app (%s).", waiting, store_path
+            ),
+        )
     exports = {}
     for split, selection in (("eval", slice(0, count_eval)), ("train", slice(count_eval, None))):
         labeler.tracker = type(labeler.tracker)()
@@ -192,18 +198,6 @@ def collect(config, progress=True):
 
 def _gold(score_first, score_second):
     return None if score_first == score_second else int(score_second > score_first)
-
-
-def wait_for_labels(store, source, timeout, poll_seconds=2.0):
-    """Waits (logging a count) until every item from `source` has its labels or `timeout` seconds pass; returns how
-    many are still waiting."""
-    deadline = time.monotonic() + timeout
-    while True:
-        waiting = sum(1 for item in store.next_items("", limit=-1) if item.source == source)
-        if waiting == 0 or time.monotonic() >= deadline:
-            return waiting
-        logging.info("Waiting for %d answers from the labeling app (store: %s).", waiting, store.path)
-        time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
 
 
 def _agreement_with_gold(store, split_ids):

@@ -70,6 +70,14 @@ CREATE TABLE IF NOT EXISTS labelers (
 """
 
 
+# Items that still want a (non-skip) label and that the labeler bound to `?` has not answered.
+_WANTS_LABEL_FROM = (
+    "(SELECT COUNT(*) FROM labels WHERE labels.item_id = items.id AND labels.choice != '{\"skip\": true}')"
+    " < items.labels_wanted "
+    "AND NOT EXISTS (SELECT 1 FROM labels WHERE labels.item_id = items.id AND labels.labeler = ?)"
+)
+
+
 class ItemAlreadyLabeled(Exception):
     """The item has all the labels it wants (another labeler answered first)."""
 
@@ -240,12 +248,7 @@ class FeedbackStore:
 
     def next_items(self, labeler, limit=1, kind=None):
         """Items that still want labels and that `labeler` has not answered, highest priority first."""
-        query = (
-            "SELECT items.* FROM items WHERE "
-            "(SELECT COUNT(*) FROM labels WHERE labels.item_id = items.id AND labels.choice != '{\"skip\": true}')"
-            " < items.labels_wanted "
-            "AND NOT EXISTS (SELECT 1 FROM labels WHERE labels.item_id = items.id AND labels.labeler = ?)"
-        )
+        query = "SELECT items.* FROM items WHERE " + _WANTS_LABEL_FROM
         parameters = [labeler]
         if kind is not None:
             query += " AND items.kind = ?"
@@ -265,12 +268,7 @@ class FeedbackStore:
         different items (an item held by someone else is offered only when nothing else is left, or once the hold
         expires). Returns None when nothing is left. A labeler who reloads gets the item they already hold."""
         now = time.time()
-        query = (
-            "SELECT items.* FROM items LEFT JOIN leases ON leases.item_id = items.id WHERE "
-            "(SELECT COUNT(*) FROM labels WHERE labels.item_id = items.id AND labels.choice != '{\"skip\": true}')"
-            " < items.labels_wanted "
-            "AND NOT EXISTS (SELECT 1 FROM labels WHERE labels.item_id = items.id AND labels.labeler = ?)"
-        )
+        query = "SELECT items.* FROM items LEFT JOIN leases ON leases.item_id = items.id WHERE " + _WANTS_LABEL_FROM
         parameters = [labeler]
         if kind is not None:
             query += " AND items.kind = ?"
@@ -291,6 +289,19 @@ class FeedbackStore:
                 (row["id"], labeler, now + seconds),
             )
             return _item(row)
+
+    def wait_for_labels(self, source, timeout, kind=None, poll_seconds=2.0, on_wait=None):
+        """Waits until every item from `source` has the labels it wants (people answer through the labeling app)
+        or `timeout` seconds pass, calling `on_wait(waiting)` at each poll while some wait. Returns how many still
+        wait."""
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting = sum(1 for item in self.next_items("", limit=-1, kind=kind) if item.source == source)
+            if waiting == 0 or time.monotonic() >= deadline:
+                return waiting
+            if on_wait is not None:
+                on_wait(waiting)
+            time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
 
     def pending_count(self, labeler=None):
         """How many items still want labels (from `labeler`, when given)."""
