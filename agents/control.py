@@ -40,7 +40,7 @@ PAIR_SELECTIONS = ("disagreement", "random")
 # Per environment: the training horizon, segment length, and environment steps per agent (tested budgets).
 ENVIRONMENTS = {
     "CartPole-v1": dict(
-        horizon=200, segment_length=25, env_steps={"ppo": 160_000, "reinforce": 320_000, "dqn": 100_000}
+        horizon=200, segment_length=25, env_steps={"ppo": 240_000, "reinforce": 320_000, "dqn": 100_000}
     ),
     "Pendulum-v1": dict(horizon=200, segment_length=50, env_steps={"sac": 12_000, "ppo": 400_000}),
     "Acrobot-v1": dict(horizon=200, segment_length=25, env_steps={"ppo": 200_000, "dqn": 60_000}),
