@@ -237,13 +237,14 @@ def load_demonstrations(path):
     return {"observations": np.concatenate(observations), "actions": np.concatenate(actions), "episodes": episodes}
 
 
-def evaluate(policy, environment, episodes_horizon):
+def evaluate(policy, environment, episodes_horizon, action=None):
     """Runs the greedy `policy` for one episode in each environment of the batch; returns the true returns.
 
     Episodes end at the environment's end (or the fixed horizon); rewards after an environment's first end are not
-    counted.
+    counted. `action`: the policy's action function already wrapped in `tf.function` (a run evaluating many times
+    passes one, traced once); by default one is made for this call.
     """
-    action = tf.function(policy.action)
+    action = action or tf.function(policy.action)
     time_step = environment.reset()
     batch = environment.batch_size
     returns = np.zeros(batch, np.float64)
@@ -428,8 +429,10 @@ def train_control(config):
         metrics["env_steps"] = float((step + 1) * agent.steps_per_iteration)
         return metrics
 
+    greedy_action = tf.function(agent.policy.action)
+
     def evaluate_hook(step):
-        returns = evaluate(agent.policy, eval_environment, eval_horizon)
+        returns = evaluate(agent.policy, eval_environment, eval_horizon, greedy_action)
         return {
             "control/true_return_mean": float(np.mean(returns)),
             "control/true_return_std": float(np.std(returns)),

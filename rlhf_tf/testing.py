@@ -1,5 +1,7 @@
 """Tiny problems and fakes shared by tests, benchmarks and notebooks. Production code never imports this."""
 
+import contextlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -123,3 +125,48 @@ def tiny_causal_lm(vocabulary_size, seed=0, hidden_dim=16, num_layers=1, max_seq
         dropout=0.0,
     )
     return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+
+
+@contextlib.contextmanager
+def person_answering_by_gold(store_path, name="ann"):
+    """A scripted person labelling through the labeling app's HTTP interface while the block runs: they answer
+    every item shown to them as its producer's gold verdict says (`metadata["gold_preferred"]`: 0 left, 1 right,
+    None a tie). Yields a dict whose "answered" count is final once the block exits."""
+    import re
+    import threading
+
+    from rlhf_tf.feedback import store as store_lib
+    from rlhf_tf.feedback import webapp
+
+    with store_lib.FeedbackStore(store_path) as store:
+        token = store.add_labeler(name)
+    stop = threading.Event()
+    state = {"answered": 0, "errors": []}
+
+    def answer():
+        client = webapp.create_app(store_path).test_client()
+        client.get(f"/login?token={token}")
+        while not stop.is_set():
+            page = client.get("/").get_data(as_text=True)
+            found = re.search(r'name="item_id" value="(\d+)"', page)
+            if not found:
+                stop.wait(0.05)
+                continue
+            with store_lib.FeedbackStore(store_path) as store:
+                gold = store.item(int(found.group(1))).metadata["gold_preferred"]
+            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+            choice = "tie" if gold is None else ("left", "right")[gold]
+            response = client.post("/answer", data={"item_id": found.group(1), "choice": choice, "csrf": csrf})
+            if response.status_code != 302:
+                state["errors"].append(response.get_data(as_text=True))
+            state["answered"] += 1
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    if state["errors"]:
+        raise AssertionError(f"The labeling app refused answers: {state['errors'][:3]}")

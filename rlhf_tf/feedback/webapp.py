@@ -387,7 +387,8 @@ def admin_rows(store):
     by_item = {}
     for label in labels:
         by_item.setdefault(label.item_id, []).append(label)
-    items = {}
+    # One joined query for the answered items' metadata (gold verdicts), not one per label.
+    gold_of = {item.id: item.metadata.get("gold_preferred") for item, _ in store.labeled()}
     rows = []
     hour_ago = time.time() - 3600
     names = sorted({label.labeler for label in labels} | {name for name, _ in store.labelers()})
@@ -403,9 +404,7 @@ def admin_rows(store):
             if others:
                 total += len(others)
                 agree += sum(other == mine for other in others)
-            if label.item_id not in items:
-                items[label.item_id] = store.item(label.item_id)
-            gold = items[label.item_id].metadata.get("gold_preferred")
+            gold = gold_of.get(label.item_id)
             if gold in (0, 1):
                 gold_total += 1
                 gold_agree += int(gold == mine)

@@ -34,35 +34,9 @@ def test_collect_samples_labels_stores_and_exports(tmp_path):
 def test_collect_with_people_in_the_labeling_app(tmp_path):
     """--labeler=web: the pairs wait in the shared store; what people answer (here through the app's HTTP
     interface, as the gold scorer would) is what gets exported; a rerun keeps their answers."""
-    import re
-    import threading
-
-    from rlhf_tf.feedback import webapp
-
     tokenizer = tasks.get_task("reviews").tokenizer()
     policy_lib.save_policy(tmp_path / "policy", testing.tiny_causal_lm(tokenizer.vocabulary_size), tokenizer)
     shared = str(tmp_path / "shared.sqlite")
-    with FeedbackStore(shared) as store:
-        token = store.add_labeler("ann")
-    stop = threading.Event()
-
-    def person():
-        client = webapp.create_app(shared).test_client()
-        client.get(f"/login?token={token}")
-        while not stop.is_set():
-            page = client.get("/").get_data(as_text=True)
-            found = re.search(r'name="item_id" value="(\d+)"', page)
-            if not found:
-                stop.wait(0.05)
-                continue
-            with FeedbackStore(shared) as store:
-                gold = store.item(int(found.group(1))).metadata["gold_preferred"]
-            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
-            choice = "tie" if gold is None else ("left", "right")[gold]
-            client.post("/answer", data={"item_id": found.group(1), "choice": choice, "csrf": csrf})
-
-    thread = threading.Thread(target=person, daemon=True)
-    thread.start()
     config = collect.CollectConfig(
         output_dir=str(tmp_path / "labels"),
         policy=str(tmp_path / "policy"),
@@ -74,11 +48,8 @@ def test_collect_with_people_in_the_labeling_app(tmp_path):
         store=shared,
         label_timeout=120,
     )
-    try:
+    with testing.person_answering_by_gold(shared):
         report = collect.collect(config)
-    finally:
-        stop.set()
-        thread.join(timeout=30)
     assert report["labeler"] == "web" and report["unanswered_at_timeout"] == 0
     with FeedbackStore(shared) as store:
         labels = store.labels()
