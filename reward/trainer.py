@@ -259,6 +259,11 @@ def resolve_defaults(config):
 
 def train_reward(config):
     """Trains, evaluates, normalises and exports a language reward model; returns the final metrics."""
+    return fit_reward(config)[0]
+
+
+def fit_reward(config):
+    """`train_reward`, returning (final metrics, the trained model, its tokenizer)."""
     config = resolve_defaults(config)
     keras.mixed_precision.set_global_policy(resolve_precision(config.mixed_precision))
     strategy = training.create_strategy(config.strategy)
@@ -367,7 +372,7 @@ def train_reward(config):
             },
         )
     run_directory.update_metrics(final)
-    return final
+    return final, model, tokenizer
 
 
 def _set_normalisation(model, eval_fn):

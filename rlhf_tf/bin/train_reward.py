@@ -3,9 +3,17 @@
     rlhf-tf train-reward --train=pairs.jsonl --output_dir=runs/rm                  # any accepted shape, HH layout too
     rlhf-tf train-reward --train=labels/train.jsonl --eval=labels/eval.jsonl \\
         --task=reviews --backbone=runs/sft --output_dir=runs/rm                    # start from the SFT policy
+    rlhf-tf train-reward --policy=runs/sft --task=reviews --num_labels=600 --label_rounds=3 \\
+        --labeler=web --store=labels.sqlite --output_dir=runs/rm-active            # active learning
 
 Writes metrics.json (reward/eval_accuracy, eval_loss, eval_ece, ...), reliability.png, config.json, tb/, ckpt/ and
 export/reward. Every field: `rlhf_tf.reward.trainer.RewardConfig`.
+
+Active learning (`--policy` instead of `--train`): samples candidate pairs from the policy, asks about a random
+share first, then in each round about the pairs the reward ensemble disagrees on most, and trains again on every
+answer so far; the answers come from the simulated labeler or from people in `rlhf-tf label-server` (`--labeler=web`,
+the run waits for them). Adds rounds/ and pool.json to the run directory. Fields:
+`rlhf_tf.reward.active.ActiveConfig`.
 """
 
 import dataclasses
@@ -27,13 +35,24 @@ _MIXED_PRECISION = flags.DEFINE_enum(
     "mixed_precision", None, ["auto", "bfloat16", "float16", "float32"], "RewardConfig.mixed_precision."
 )
 _EXPORT = flags.DEFINE_bool("export", True, "RewardConfig.export.")
-flags.mark_flag_as_required("train")
+_POLICY = flags.DEFINE_string("policy", "", "ActiveConfig.policy: ask about this policy's responses (active learning).")
+_NUM_LABELS = flags.DEFINE_integer("num_labels", None, "ActiveConfig.num_labels: the label budget (with --policy).")
+_ROUNDS = flags.DEFINE_integer("label_rounds", None, "ActiveConfig.rounds of asking and training (with --policy).")
+_POOL_SIZE = flags.DEFINE_integer("pool_size", None, "ActiveConfig.pool_size: candidate pairs (with --policy).")
+_SELECTION = flags.DEFINE_enum("selection", None, ["disagreement", "random"], "ActiveConfig.selection.")
+_LABELER = flags.DEFINE_enum(
+    "labeler", None, ["simulated", "web"], "ActiveConfig.labeler: web = people in `rlhf-tf label-server`."
+)
+_STORE = flags.DEFINE_string("store", "", "ActiveConfig.store: the label server's feedback store.")
+_LABEL_TIMEOUT = flags.DEFINE_float("label_timeout", None, "ActiveConfig.label_timeout (seconds per round, web).")
+_TEMPERATURE = flags.DEFINE_float("temperature", None, "ActiveConfig.temperature of the simulated labeler.")
+_ENSEMBLE_SIZE = flags.DEFINE_integer("ensemble_size", None, "RewardConfig.ensemble_size (3 with --policy).")
 
 
 def config_from_flags():
     from rlhf_tf.reward import trainer
 
-    base = trainer.RewardConfig(output_dir=common.OUTPUT_DIR.value, train=_TRAIN.value)
+    base = trainer.RewardConfig(output_dir=common.OUTPUT_DIR.value, train=_TRAIN.value or "-")
     model = base.model
     if _NUM_LAYERS.value is not None:
         model = dataclasses.replace(model, num_layers=_NUM_LAYERS.value)
@@ -50,17 +69,59 @@ def config_from_flags():
     )
     changes.update(
         common.given(
-            (("learning_rate", _LEARNING_RATE), ("label_noise", _LABEL_NOISE), ("mixed_precision", _MIXED_PRECISION))
+            (
+                ("learning_rate", _LEARNING_RATE),
+                ("label_noise", _LABEL_NOISE),
+                ("mixed_precision", _MIXED_PRECISION),
+                ("ensemble_size", _ENSEMBLE_SIZE),
+            )
         )
     )
     return dataclasses.replace(base, **changes)
 
 
+def active_config_from_flags():
+    from rlhf_tf.reward import active
+
+    reward = config_from_flags()
+    if _ENSEMBLE_SIZE.value is None:
+        reward = dataclasses.replace(reward, ensemble_size=active.ActiveConfig.reward.ensemble_size)
+    return active.ActiveConfig(
+        output_dir=common.OUTPUT_DIR.value,
+        policy=_POLICY.value,
+        task=_TASK.value or active.ActiveConfig.task,
+        store=_STORE.value,
+        reward=reward,
+        seed=common.SEED.value,
+        **common.given(
+            (
+                ("num_labels", _NUM_LABELS),
+                ("rounds", _ROUNDS),
+                ("pool_size", _POOL_SIZE),
+                ("selection", _SELECTION),
+                ("labeler", _LABELER),
+                ("label_timeout", _LABEL_TIMEOUT),
+                ("temperature", _TEMPERATURE),
+            )
+        ),
+    )
+
+
 def main(argv):
     del argv
     common.prepare()
-    from rlhf_tf.reward import trainer
+    from rlhf_tf.errors import UserInputError
+    from rlhf_tf.reward import active, trainer
 
+    if bool(_TRAIN.value) == bool(_POLICY.value):
+        raise UserInputError(
+            "Give either --train (labelled data) or --policy (active learning: ask about its responses). "
+            f"Received: train={_TRAIN.value!r}, policy={_POLICY.value!r}"
+        )
+    if _POLICY.value:
+        metrics = active.train_active(active_config_from_flags())
+        common.print_metrics(metrics, ("reward/eval_", "active/"))
+        return
     common.print_metrics(trainer.train_reward(config_from_flags()), ("reward/eval_", "reward/labeler", "data/"))
 
 

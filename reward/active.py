@@ -1,0 +1,346 @@
+"""Active learning for language reward models: ask people about the pairs the reward ensemble disagrees on most,
+and train again as their answers arrive (Christiano et al. 2017, applied to a policy's responses).
+
+A run samples a pool of candidate pairs (two responses per prompt) from a policy once. Round 0 asks about a held-out
+evaluation share and a first share of the training budget, both at random. Each later round scores every pair not
+yet asked with the ensemble trained on the answers so far and asks about the ones whose members disagree most (the
+standard deviation over members of P(first preferred); `selection="random"` draws them at random instead, for
+comparison), then trains the ensemble again, from the policy's backbone, on every answer so far.
+
+Every question and answer goes through the SQLite feedback store. With `labeler="simulated"` the Bradley-Terry
+labeler over the task's gold scorer answers each round's items at once; with `labeler="web"` people answer them in
+the labeling app (`rlhf-tf label-server --store=...`, disagreement as the items' priority) while the run waits,
+logging how many are left, and goes on with what was answered when `label_timeout` passes. Either way the run then
+reads the answers back from the store, so a person who answers as the simulated labeler would gives the same run.
+
+Writes in `output_dir`: pool.json (the candidate pairs), feedback.sqlite (unless `store` names a shared one),
+rounds/round-K/ (each round's train.jsonl, eval.jsonl and reward run directory), and, like `train-reward`,
+metrics.json (the last round's reward metrics plus "active/*"), config.json and export/reward (the last round's
+model: `--reward=` of the RL commands takes the run directory). A rerun resumes: the pool, the asked items and their
+answers come back from disk and the store, and each round's reward run resumes from its checkpoints.
+"""
+
+import dataclasses
+import logging
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+
+from rlhf_tf import configs, files
+from rlhf_tf.data import pipelines, reader, records
+from rlhf_tf.feedback import collect
+from rlhf_tf.feedback.labelers import FIRST, SECOND, BradleyTerryLabeler
+from rlhf_tf.feedback.store import FeedbackStore, Item
+from rlhf_tf.reward import trainer
+
+POOL = "pool.json"
+SELECTIONS = ("disagreement", "random")
+
+
+@dataclasses.dataclass(frozen=True)
+class ActiveConfig:
+    """Active-learning reward training.
+
+    Attributes:
+      output_dir: the run directory.
+      policy: the policy whose responses are compared (an SFT run directory, saved policy or keras-hub preset); the
+        reward models start from its backbone.
+      task: the bundled task giving prompts (and the gold scorer of the simulated labeler and of evaluation).
+      num_labels: the label budget: held-out pairs plus training pairs.
+      eval_fraction: the share of the budget asked at random in round 0 and held out for evaluation.
+      rounds: rounds of asking and training; the training budget is split evenly over them.
+      pool_size: candidate pairs sampled from the policy (0: three times `num_labels`).
+      selection: "disagreement" (after round 0, ask about the pairs the ensemble disagrees on most) or "random".
+      labeler: "simulated" or "web" (people in the labeling app).
+      store: the feedback store ('' keeps the run's own `feedback.sqlite`); pass the label server's to share one.
+      label_timeout: with "web", the longest wait for each round's answers (seconds).
+      temperature: the simulated labeler's Bradley-Terry temperature (0: always agrees with the gold ordering).
+      max_new_tokens: the sampling budget per response.
+      reward: the reward training of each round (`RewardConfig`; `output_dir`, `train`, `eval`, `task` and
+        `init_from` are set per round). Its `ensemble_size` must be at least 2 for "disagreement".
+      seed: seeds sampling, the random choices, the labeler and training.
+    """
+
+    output_dir: str
+    policy: str
+    task: str = "reviews"
+    num_labels: int = 600
+    eval_fraction: float = 0.15
+    rounds: int = 3
+    pool_size: int = 0
+    selection: str = "disagreement"
+    labeler: str = "simulated"
+    store: str = ""
+    label_timeout: float = 3600.0
+    temperature: float = 0.5
+    max_new_tokens: int = 48
+    reward: trainer.RewardConfig = trainer.RewardConfig(output_dir="-", train="-", ensemble_size=3)
+    seed: int = 0
+
+    def __post_init__(self):
+        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
+        configs.require(bool(self.policy), "`policy` is required.", policy=self.policy)
+        configs.require_positive(num_labels=self.num_labels, rounds=self.rounds)
+        configs.require_non_negative(
+            pool_size=self.pool_size, label_timeout=self.label_timeout, temperature=self.temperature
+        )
+        configs.require(
+            0 < self.eval_fraction < 1, "`eval_fraction` must be in (0, 1).", eval_fraction=self.eval_fraction
+        )
+        configs.require_choice("selection", self.selection, SELECTIONS)
+        configs.require_choice("labeler", self.labeler, collect.LABELERS)
+        configs.require(
+            self.selection == "random" or self.reward.ensemble_size >= 2,
+            "Choosing pairs by disagreement needs a reward ensemble of at least 2 members.",
+            ensemble_size=self.reward.ensemble_size,
+        )
+        num_eval = self.num_eval()
+        configs.require(
+            self.num_labels - num_eval >= self.rounds,
+            "The training budget must give every round at least one pair.",
+            num_labels=self.num_labels,
+            rounds=self.rounds,
+        )
+        configs.require(
+            self.pool_size == 0 or self.pool_size >= self.num_labels,
+            "`pool_size` must be at least `num_labels`.",
+            pool_size=self.pool_size,
+            num_labels=self.num_labels,
+        )
+
+    def num_eval(self):
+        return max(1, int(round(self.num_labels * self.eval_fraction)))
+
+    def round_budgets(self):
+        """Training pairs asked in each round."""
+        train = self.num_labels - self.num_eval()
+        return [train // self.rounds + (1 if index < train % self.rounds else 0) for index in range(self.rounds)]
+
+
+def sample_pool(config):
+    """The candidate pairs (prompts, firsts, seconds), sampled once and kept in pool.json; pairs with an empty
+    response are left out (counted in the file)."""
+    path = os.path.join(config.output_dir, POOL)
+    saved = files.read_json(path)
+    if saved is not None:
+        return saved
+    from rlhf_tf import tasks
+    from rlhf_tf.models import policy as policy_lib
+
+    task = tasks.get_task(config.task)
+    size = config.pool_size or 3 * config.num_labels
+    causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
+    prompts = [record.prompt for record in task.training_prompts(size)]
+    sampling = collect.CollectConfig(
+        output_dir=config.output_dir, policy=config.policy, max_new_tokens=config.max_new_tokens, seed=config.seed
+    )
+    firsts, seconds = collect.sample_pairs(causal_lm, tokenizer, prompts, sampling)
+    keep = [bool(a.strip()) and bool(b.strip()) for a, b in zip(firsts, seconds)]
+    pool = {
+        "prompts": [p for p, k in zip(prompts, keep) if k],
+        "firsts": [a for a, k in zip(firsts, keep) if k],
+        "seconds": [b for b, k in zip(seconds, keep) if k],
+        "pairs_with_an_empty_response_left_out": keep.count(False),
+    }
+    if len(pool["prompts"]) < config.num_labels:
+        raise configs.UserInputError(
+            f"The policy gave {len(pool['prompts'])} usable pairs, fewer than the label budget. Received: "
+            f"num_labels={config.num_labels}, pool_size={size} ({pool['pairs_with_an_empty_response_left_out']} "
+            "pairs had an empty response)"
+        )
+    files.atomic_write_json(path, pool)
+    return pool
+
+
+def disagreement_scores(model, tokenizer, pool, indices, pipeline):
+    """Ensemble disagreement about each of the pool pairs `indices` (order kept)."""
+    from rlhf_tf.reward import ensemble
+
+    pairs = [records.Comparison(pool["prompts"][i], pool["firsts"][i], pool["seconds"][i]) for i in indices]
+    scoring = dataclasses.replace(pipeline, repeat=False, shuffle_buffer=0, drop_remainder=False)
+    dataset_fn = pipelines.preference_dataset_fn(pipelines.TextSource(pairs, "comparison"), scoring, tokenizer)
+
+    @tf.function
+    def spread(batch):
+        members = model.member_scores({"token_ids": batch["token_ids"], "padding_mask": batch["padding_mask"]})
+        return ensemble.disagreement(members[:, :, 0], members[:, :, 1])
+
+    scores = np.concatenate([spread(batch).numpy() for batch in dataset_fn(None)])
+    if scores.shape[0] != len(indices):
+        raise RuntimeError(f"Scored {scores.shape[0]} pairs, expected {len(indices)}.")
+    return scores
+
+
+class _Asker:
+    """Puts a round's pairs into the store, has them answered, and reads the answers back."""
+
+    def __init__(self, config, pool, store):
+        from rlhf_tf import tasks
+
+        self.config = config
+        self.pool = pool
+        self.store = store
+        self.source = os.path.abspath(config.output_dir)
+        self.task = tasks.get_task(config.task)
+        self.labeler_name = f"simulated-bt-t{config.temperature:g}"
+
+    def asked(self):
+        """{pool index: item} of every item this run has put into the store."""
+        return {item.metadata["pool_index"]: item for item in self.store.items(source=self.source)}
+
+    def ask(self, round_index, split, indices, priorities):
+        prompts, firsts, seconds = ([self.pool[key][i] for i in indices] for key in ("prompts", "firsts", "seconds"))
+        golds = self.task.gold_score(prompts, firsts), self.task.gold_score(prompts, seconds)
+        self.store.add_items(
+            [
+                Item(
+                    "comparison",
+                    (first, second),
+                    prompt=prompt,
+                    source=self.source,
+                    # The gold verdict is for the labeling app's agreement-with-gold only, never for training.
+                    metadata={
+                        "pool_index": int(index),
+                        "round": round_index,
+                        "split": split,
+                        "disagreement": float(priority),
+                        "gold_preferred": collect._gold(gold_first, gold_second),
+                    },
+                    priority=float(priority),
+                )
+                for index, prompt, first, second, gold_first, gold_second, priority in zip(
+                    indices, prompts, firsts, seconds, *golds, priorities
+                )
+            ]
+        )
+
+    def answer(self, round_index):
+        """Gets every item of the run answered (the simulated labeler now, or people within the timeout); returns
+        how many are still unanswered."""
+        items = [item for item in self.store.items(source=self.source) if not self.store.labels(item.id)]
+        if self.config.labeler == "web":
+            return self.store.wait_for_labels(
+                self.source,
+                self.config.label_timeout,
+                kind="comparison",
+                on_wait=lambda waiting: logging.info(
+                    "Round %d: waiting for %d answers from the labeling app (%s).",
+                    round_index,
+                    waiting,
+                    self.store.path,
+                ),
+            )
+        # Seeded per round, so that a resumed run's answers are the uninterrupted run's.
+        labeler = BradleyTerryLabeler(
+            self.task.gold_score, temperature=self.config.temperature, seed=[self.config.seed, round_index]
+        )
+        labels = labeler.compare(
+            [item.prompt for item in items],
+            [item.candidates[0] for item in items],
+            [item.candidates[1] for item in items],
+        )
+        for item, label in zip(items, labels):
+            choice = {"preferred": 0} if label == FIRST else {"preferred": 1} if label == SECOND else {"tie": True}
+            self.store.add_label(item.id, self.labeler_name, choice)
+        return 0
+
+    def export(self, directory):
+        """Writes the answered pairs so far as train.jsonl and eval.jsonl in `directory`; returns their counts."""
+        splits = {item.id: item.metadata["split"] for item in self.store.items(source=self.source)}
+        exported = {"train": [], "eval": []}
+        for record in self.store.export_records("comparison"):
+            item_id = int(record.id.split("-")[0][len("item") :])
+            if item_id in splits:
+                exported[splits[item_id]].append(record)
+        for split, split_records in exported.items():
+            reader.write_jsonl(os.path.join(directory, f"{split}.jsonl"), split_records)
+        return {split: len(split_records) for split, split_records in exported.items()}
+
+
+def train_active(config):
+    """Runs every round; returns the final metrics (also in `output_dir/metrics.json`)."""
+    from rlhf_tf.training.run_directory import RunDirectory
+
+    run_directory = RunDirectory(config.output_dir)
+    run_directory.write_config(config)
+    writer = run_directory.summary_writer()
+    pool = sample_pool(config)
+    store = FeedbackStore(config.store or os.path.join(config.output_dir, "feedback.sqlite"))
+    asker = _Asker(config, pool, store)
+    rng = np.random.default_rng(config.seed)
+    order = rng.permutation(len(pool["prompts"]))
+    num_eval = config.num_eval()
+    budgets = config.round_budgets()
+    model = tokenizer = None
+    history = {}
+    for round_index, budget in enumerate(budgets):
+        asked = asker.asked()
+        if not any(item.metadata["round"] == round_index for item in asked.values()):
+            if round_index == 0:
+                asker.ask(0, "eval", order[:num_eval], np.zeros(num_eval))
+                asker.ask(0, "train", order[num_eval : num_eval + budget], np.zeros(budget))
+            else:
+                candidates = [int(i) for i in order if int(i) not in asked]
+                if config.selection == "random":
+                    chosen, priorities = candidates[:budget], np.zeros(budget)
+                else:
+                    scores = disagreement_scores(model, tokenizer, pool, candidates, config.reward.pipeline)
+                    top = np.argsort(-scores, kind="stable")[:budget]
+                    chosen, priorities = [candidates[i] for i in top], scores[top]
+                    history[f"active/round_{round_index}_pool_disagreement"] = float(np.mean(scores))
+                    history[f"active/round_{round_index}_asked_disagreement"] = float(np.mean(priorities))
+                asker.ask(round_index, "train", chosen, priorities)
+        unanswered = asker.answer(round_index)
+        round_dir = os.path.join(config.output_dir, "rounds", f"round-{round_index}")
+        os.makedirs(round_dir, exist_ok=True)
+        counts = asker.export(round_dir)
+        if counts["train"] == 0 or counts["eval"] == 0:
+            raise configs.UserInputError(
+                f"Round {round_index} has no answered {'training' if counts['train'] == 0 else 'held-out'} pairs to "
+                f"train on (answers are read from {store.path}; {unanswered} items still wait). Received: "
+                f"label_timeout={config.label_timeout}"
+            )
+        logging.info(
+            "Round %d: training the reward ensemble on %d answered pairs (%d held out, %d unanswered).",
+            round_index,
+            counts["train"],
+            counts["eval"],
+            unanswered,
+        )
+        reward_config = dataclasses.replace(
+            config.reward,
+            output_dir=os.path.join(round_dir, "reward"),
+            train=os.path.join(round_dir, "train.jsonl"),
+            eval=os.path.join(round_dir, "eval.jsonl"),
+            task=config.task,
+            init_from=config.policy,
+            loop=dataclasses.replace(config.reward.loop, seed=config.seed),
+            pipeline=dataclasses.replace(config.reward.pipeline, seed=config.seed),
+        )
+        final, model, tokenizer = trainer.fit_reward(reward_config)
+        history[f"active/round_{round_index}_train_pairs"] = counts["train"]
+        history[f"active/round_{round_index}_unanswered"] = unanswered
+        with writer.as_default(step=round_index):
+            tf.summary.scalar("active/train_pairs", counts["train"])
+            for name in ("reward/eval_accuracy", "reward/eval_accuracy_vs_gold", "reward/eval_disagreement"):
+                if name in final:
+                    history[f"active/round_{round_index}_{name.split('/')[1]}"] = final[name]
+                    tf.summary.scalar(name, final[name])
+        writer.flush()
+    store.close()
+    last = os.path.join(config.output_dir, "rounds", f"round-{len(budgets) - 1}", "reward")
+    if config.reward.export:
+        from rlhf_tf import export
+
+        export.write_directory(
+            os.path.join(config.output_dir, "export", "reward"),
+            lambda temporary: shutil.copytree(os.path.join(last, "export", "reward"), temporary),
+        )
+    final = {name: value for name, value in final.items() if isinstance(value, (int, float))}
+    final.update(history)
+    final["active/labels_used"] = counts["train"] + counts["eval"]
+    final["active/rounds"] = len(budgets)
+    run_directory.update_metrics(final)
+    return final
