@@ -205,8 +205,8 @@ def label_target(config, iteration, iterations):
 def load_demonstrations(path):
     """Demonstration episodes from JSONL: {"observations": [[float, ...], ...], "actions": [...]} per line.
 
-    Returns {"observations": [N, D], "actions": [N, ...], "episodes": count} of (observation, action) pairs.
-    Bad lines stop with the file, line and field named.
+    Returns {"observations": [N, D], "actions": [N, ...], "steps": [N] (each pair's step within its episode),
+    "episodes": count} of (observation, action) pairs. Bad lines stop with the file, line and field named.
     """
     observations, actions, episodes = [], [], 0
     with open(path, encoding="utf-8") as handle:
@@ -234,7 +234,12 @@ def load_demonstrations(path):
             actions.append(episode_actions)
             episodes += 1
     configs.require(episodes > 0, "The demonstrations file holds no episode.", path=path)
-    return {"observations": np.concatenate(observations), "actions": np.concatenate(actions), "episodes": episodes}
+    return {
+        "observations": np.concatenate(observations),
+        "actions": np.concatenate(actions),
+        "steps": np.concatenate([np.arange(len(episode)) for episode in actions]),
+        "episodes": episodes,
+    }
 
 
 def evaluate(policy, environment, episodes_horizon, action=None):
@@ -261,8 +266,13 @@ def evaluate(policy, environment, episodes_horizon, action=None):
     return returns
 
 
-def record_demonstrations(policy, make_env, episodes, horizon, path):
-    """Writes `episodes` episodes of `policy` as demonstration JSONL (see `load_demonstrations`); returns returns."""
+def record_demonstrations(policy, make_env, episodes, horizon, path, fixed_horizon=False):
+    """Writes `episodes` episodes of `policy` as demonstration JSONL (see `load_demonstrations`); returns returns.
+
+    With `fixed_horizon` an episode's record ends where the environment's own episode ended: the absorbing failed
+    steps that pad it to the horizon are the wrapper's, not the demonstrator's (kept, they would teach an
+    adversarial reward that the failed state is expert-like).
+    """
     environment = control_agents.batched_environment(make_env, episodes)
     action = tf.function(policy.action)
     time_step = environment.reset()
@@ -274,6 +284,8 @@ def record_demonstrations(policy, make_env, episodes, horizon, path):
     for _ in range(horizon):
         step = action(time_step, state)
         state = step.state
+        if fixed_horizon:
+            done |= time_step.observation.numpy()[:, -1] == 1  # the failed state's flag (FixedHorizon)
         for index in np.flatnonzero(~done):
             observations[index].append(time_step.observation.numpy()[index].tolist())
             actions[index].append(step.action.numpy()[index].tolist())
@@ -363,17 +375,32 @@ def train_control(config):
     if config.reward == "adversarial":
         from rlhf_tf.agents import irl
 
+        expert, absorbing = demonstrations, None
+        if fixed:
+            # The demonstrator never reaches the fixed horizon's failed state: it is always among the agent's
+            # samples. And the expert's occupancy is matched over the horizon the agent trains on: later steps
+            # (a 500-step demonstrator drifts along the track) rewarded drifting the agent could not yet do.
+            absorbing = np.zeros(observation_size, np.float32)
+            absorbing[-1] = 1
+            if config.horizon:
+                keep = demonstrations["steps"] < config.horizon
+                expert = {key: demonstrations[key][keep] for key in ("observations", "actions")}
         adversarial = irl.AdversarialReward(
-            observation_size, num_actions, demonstrations, action_size=action_size, seed=config.seed
+            observation_size,
+            num_actions,
+            expert,
+            action_size=action_size,
+            absorbing_observation=absorbing,
+            seed=config.seed,
         )
         checkpoint.update(adversarial.checkpoint_objects())
 
     resuming = tf.train.latest_checkpoint(loop.run_directory.checkpoint_dir) is not None
-    state = {"last_label_id": 0, "round": 0}
+    state = {"last_label_id": 0, "round": 0, "label_ids": []}
     if learned is not None:
         # Labels live in the store and segments on disk: rebuild the label arrays before the checkpoint restores the
         # ensemble (the arrays are not part of it).
-        state["last_label_id"], rows = rounds.labels()
+        state["last_label_id"], rows, state["label_ids"] = rounds.labels()
         learned.add_labels(rows)
         state["round"] = len(rounds.rounds_done())
     if not resuming and demonstrations is not None and config.bc_steps:
@@ -404,7 +431,15 @@ def train_control(config):
             rounds.answer_pending()
         else:
             rounds.wait_for_answers(config.label_timeout, report=lambda waiting: _report_waiting(waiting, rounds))
-        state["last_label_id"], rows = rounds.labels(state["last_label_id"])
+        withdrawn = rounds.withdrawn(state["label_ids"])
+        if withdrawn:
+            # Labels this run trained on were undone in the labeling app: rebuild from what the store holds now.
+            logging.info("%d labels were withdrawn in the labeling app; relearning from the store's labels.", withdrawn)
+            learned.clear_labels()
+            state["last_label_id"], rows, state["label_ids"] = rounds.labels()
+        else:
+            state["last_label_id"], rows, ids = rounds.labels(state["last_label_id"])
+            state["label_ids"] += ids
         if rows:
             learned.add_labels(rows)
             first_fit = learned.num_labels == len(rows)
@@ -458,6 +493,7 @@ def train_control(config):
                 config.record_demonstrations,
                 eval_horizon,
                 os.path.join(config.output_dir, DEMONSTRATIONS_FILE),
+                fixed_horizon=fixed,
             )
             metrics["control/demonstrations_return_mean"] = float(np.mean(returns))
     run_directory.update_metrics(metrics)

@@ -62,6 +62,8 @@ class AgentHyperparameters:
       tau: SAC's soft target update rate.
       epsilon_start, epsilon_end, epsilon_fraction: DQN's epsilon-greedy schedule, annealed over the first
         `epsilon_fraction` of the run.
+      final_learning_rate: the learning rate at the end of the run as a share of `learning_rate` (decayed
+        linearly over the run's gradient steps; 1 keeps it constant).
     """
 
     num_envs: int = 16
@@ -82,6 +84,7 @@ class AgentHyperparameters:
     epsilon_start: float = 1.0
     epsilon_end: float = 0.02
     epsilon_fraction: float = 0.3
+    final_learning_rate: float = 1.0
 
     def __post_init__(self):
         configs.require_positive(
@@ -243,8 +246,14 @@ class ControlAgent:
         return self._train_fns[key]
 
 
-def _optimizer(hp):
-    return tf_keras.optimizers.Adam(learning_rate=hp.learning_rate)
+def _optimizer(hp, total_steps=1):
+    """Adam at `hp.learning_rate`, decayed linearly to `final_learning_rate` of it over `total_steps` updates."""
+    if hp.final_learning_rate == 1.0:
+        return tf_keras.optimizers.Adam(learning_rate=hp.learning_rate)
+    schedule = tf_keras.optimizers.schedules.PolynomialDecay(
+        hp.learning_rate, max(1, total_steps), end_learning_rate=hp.learning_rate * hp.final_learning_rate
+    )
+    return tf_keras.optimizers.Adam(learning_rate=schedule)
 
 
 def make_agent(kind, environment, hp, total_iterations):
@@ -311,7 +320,7 @@ def make_agent(kind, environment, hp, total_iterations):
             time_step_spec,
             action_spec,
             q_network=network,
-            optimizer=_optimizer(hp),
+            optimizer=_optimizer(hp, total_iterations * hp.train_steps),
             epsilon_greedy=lambda: epsilon,
             target_update_period=hp.target_update_period,
             td_errors_loss_fn=common.element_wise_huber_loss,

@@ -6,8 +6,9 @@ agent's own, refitted every iteration on the agent's newest experience, so the r
 agent is rewarded with GAIL's -log(1 - D(s, a)) = softplus(f) (default), or with AIRL's reward form
 f = log D - log(1 - D). On CartPole with the fixed horizon (20 demonstrations, PPO, no behavioural cloning) GAIL's
 form reached the demonstrator's return where AIRL's oscillated around 100-160: its reward is positive and bounded
-below, so the value function has a steadier target, and the absorbing failed state (which the demonstrator never
-visits) still earns nothing.
+below, so the value function has a steadier target. The control loop hands the discriminator the demonstrations'
+first `horizon` steps only (the occupancy the agent can match in its training episodes) and the fixed horizon's
+absorbing failed state as a permanent agent sample.
 """
 
 import keras
@@ -31,6 +32,8 @@ class AdversarialReward:
       learning_rate, batch_size, steps_per_fit, weight_decay: the discriminator's fit each iteration (a few steps:
         a discriminator that wins outright gives the agent no gradient to follow).
       reward_form: "gail" or "airl" (see the module docstring).
+      absorbing_observation: the fixed horizon's failed state, when there is one: always counted among the agent's
+        samples.
       seed: seeds initialisation and the expert minibatch draws.
     """
 
@@ -46,6 +49,7 @@ class AdversarialReward:
         steps_per_fit=2,
         reward_form="gail",
         weight_decay=1e-3,
+        absorbing_observation=None,
         seed=0,
     ):
         keras.utils.set_random_seed(seed)
@@ -64,6 +68,17 @@ class AdversarialReward:
             actions = actions[:, None]
         self.expert_observations = tf.constant(np.asarray(demonstrations["observations"], np.float32))
         self.expert_actions = tf.constant(actions.astype(np.int64 if num_actions else np.float32))
+        self.absorbing = None
+        if absorbing_observation is not None:
+            # The fixed horizon's failed state (every action, or a zero action), a sixteenth of every agent batch:
+            # the demonstrator never fails, and once the agent stops failing nothing else would keep the
+            # discriminator from scoring the failed state like the expert states around the origin it resembles.
+            count = max(1, batch_size // 16)
+            absorbing_actions = np.arange(count) % num_actions if num_actions else np.zeros((count, action_size))
+            self.absorbing = (
+                tf.constant(np.repeat(np.asarray(absorbing_observation, np.float32)[None], count, axis=0)),
+                tf.constant(absorbing_actions.astype(np.int64 if num_actions else np.float32)),
+            )
         self.discriminator({"observations": self.expert_observations[:1], "actions": self.expert_actions[:1]})
         self.optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay)
         self.optimizer.build(self.discriminator.trainable_variables)
@@ -90,9 +105,12 @@ class AdversarialReward:
                 expert = self._logits(
                     tf.gather(self.expert_observations, index), tf.gather(self.expert_actions, index), True
                 )
-                policy = self._logits(
-                    tf.gather(agent_observations, agent_index), tf.gather(agent_actions, agent_index), True
-                )
+                policy_observations = tf.gather(agent_observations, agent_index)
+                policy_actions = tf.cast(tf.gather(agent_actions, agent_index), self.expert_actions.dtype)
+                if self.absorbing is not None:
+                    policy_observations = tf.concat([policy_observations, self.absorbing[0]], 0)
+                    policy_actions = tf.concat([policy_actions, self.absorbing[1]], 0)
+                policy = self._logits(policy_observations, policy_actions, True)
                 loss = tf.reduce_mean(
                     tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.ones_like(expert), logits=expert)
                 ) + tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.zeros_like(policy), logits=policy))

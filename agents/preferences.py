@@ -190,8 +190,9 @@ class LabelRounds:
         return {name: values[index] for name, values in arrays.items()}
 
     def labels(self, since_label_id=0):
-        """(last label id, [(segment 1, segment 2, target)]) for this run's answered, non-skipped items."""
-        rows, last = [], since_label_id
+        """(last label id, [(segment 1, segment 2, target)], [their label ids]) for this run's answered, non-skipped
+        items, in label order."""
+        rows, ids, last = [], [], since_label_id
         for item, label in self.store.labeled("segment_comparison", since_label_id=since_label_id):
             last = max(last, label.id)
             if item.source != self.source:
@@ -201,7 +202,12 @@ class LabelRounds:
                 continue
             first, second = (self.segment(candidate) for candidate in item.candidates)
             rows.append((first, second, target))
-        return last, rows
+            ids.append(label.id)
+        return last, rows, ids
+
+    def withdrawn(self, label_ids):
+        """How many of `label_ids` are no longer in the store (a labeler undid them in the labeling app)."""
+        return len(label_ids) - self.store.count_labels(label_ids)
 
     def asked_count(self):
         """Items this run has put into the store (answered or not)."""
@@ -279,6 +285,10 @@ class PreferenceReward:
 
     def checkpoint_objects(self):
         return {"reward_ensemble": self.ensemble, "reward_optimizer": self.optimizer, "reward_rng": self.rng}
+
+    def clear_labels(self):
+        """Forgets every label (the ensemble's weights stay): the store's current labels are added back next."""
+        self.count.assign(0)
 
     def add_labels(self, rows):
         """Appends (segment 1, segment 2, target) rows to the label arrays (beyond `capacity`: refused)."""

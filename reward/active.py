@@ -36,6 +36,7 @@ from rlhf_tf.feedback.store import FeedbackStore, Item
 from rlhf_tf.reward import trainer
 
 POOL = "pool.json"
+PAIR_KEYS = ("prompts", "firsts", "seconds")
 SELECTIONS = ("disagreement", "random")
 
 
@@ -58,6 +59,9 @@ class ActiveConfig:
       label_timeout: with "web", the longest wait for each round's answers (seconds).
       temperature: the simulated labeler's Bradley-Terry temperature (0: always agrees with the gold ordering).
       max_new_tokens: the sampling budget per response.
+      gold_check_pairs: pairs sampled from the task's held-out evaluation prompts on which each round's ensemble is
+        checked against the gold ordering ("active/round_K_gold_check_accuracy"): a measurement with a thousand
+        pairs where the held-out labels are few; never used for training or choosing (0 turns it off).
       reward: the reward training of each round (`RewardConfig`; `output_dir`, `train`, `eval`, `task` and
         `init_from` are set per round). Its `ensemble_size` must be at least 2 for "disagreement".
       seed: seeds sampling, the random choices, the labeler and training.
@@ -76,6 +80,7 @@ class ActiveConfig:
     label_timeout: float = 3600.0
     temperature: float = 0.5
     max_new_tokens: int = 48
+    gold_check_pairs: int = 1000
     reward: trainer.RewardConfig = trainer.RewardConfig(output_dir="-", train="-", ensemble_size=3)
     seed: int = 0
 
@@ -84,7 +89,10 @@ class ActiveConfig:
         configs.require(bool(self.policy), "`policy` is required.", policy=self.policy)
         configs.require_positive(num_labels=self.num_labels, rounds=self.rounds)
         configs.require_non_negative(
-            pool_size=self.pool_size, label_timeout=self.label_timeout, temperature=self.temperature
+            gold_check_pairs=self.gold_check_pairs,
+            pool_size=self.pool_size,
+            label_timeout=self.label_timeout,
+            temperature=self.temperature,
         )
         configs.require(
             0 < self.eval_fraction < 1, "`eval_fraction` must be in (0, 1).", eval_fraction=self.eval_fraction
@@ -144,6 +152,16 @@ def sample_pool(config):
         "seconds": [b for b, k in zip(seconds, keep) if k],
         "pairs_with_an_empty_response_left_out": keep.count(False),
     }
+    if config.gold_check_pairs:
+        check_prompts = [record.prompt for record in task.evaluation_prompts(config.gold_check_pairs)]
+        check_firsts, check_seconds = collect.sample_pairs(
+            causal_lm, tokenizer, check_prompts, dataclasses.replace(sampling, seed=config.seed + 1)
+        )
+        usable = [i for i, (a, b) in enumerate(zip(check_firsts, check_seconds)) if a.strip() and b.strip()]
+        pool["gold_check"] = {
+            key: [column[i] for i in usable]
+            for key, column in zip(PAIR_KEYS, (check_prompts, check_firsts, check_seconds))
+        }
     if len(pool["prompts"]) < config.num_labels:
         raise configs.UserInputError(
             f"The policy gave {len(pool['prompts'])} usable pairs, fewer than the label budget. Received: "
@@ -154,23 +172,34 @@ def sample_pool(config):
     return pool
 
 
-def disagreement_scores(model, tokenizer, pool, indices, pipeline):
-    """Ensemble disagreement about each of the pool pairs `indices` (order kept)."""
+def score_pairs(model, tokenizer, prompts, firsts, seconds, pipeline):
+    """The ensemble's mean scores [n, 2] and its disagreement [n] about each pair (order kept)."""
     from rlhf_tf.reward import ensemble
 
-    pairs = [records.Comparison(pool["prompts"][i], pool["firsts"][i], pool["seconds"][i]) for i in indices]
+    pairs = [records.Comparison(*pair) for pair in zip(prompts, firsts, seconds)]
     scoring = dataclasses.replace(pipeline, repeat=False, shuffle_buffer=0, drop_remainder=False)
     dataset_fn = pipelines.preference_dataset_fn(pipelines.TextSource(pairs, "comparison"), scoring, tokenizer)
 
     @tf.function
-    def spread(batch):
+    def score(batch):
         members = model.member_scores({"token_ids": batch["token_ids"], "padding_mask": batch["padding_mask"]})
-        return ensemble.disagreement(members[:, :, 0], members[:, :, 1])
+        return tf.reduce_mean(members, axis=0), ensemble.disagreement(members[:, :, 0], members[:, :, 1])
 
-    scores = np.concatenate([spread(batch).numpy() for batch in dataset_fn(None)])
-    if scores.shape[0] != len(indices):
-        raise RuntimeError(f"Scored {scores.shape[0]} pairs, expected {len(indices)}.")
-    return scores
+    means, spreads = zip(*[(m.numpy(), d.numpy()) for m, d in (score(batch) for batch in dataset_fn(None))])
+    means, spreads = np.concatenate(means), np.concatenate(spreads)
+    if len(spreads) != len(pairs):
+        raise RuntimeError(f"Scored {len(spreads)} pairs, expected {len(pairs)}.")
+    return means, spreads
+
+
+def gold_check_accuracy(model, tokenizer, check, gold_score, pipeline):
+    """How often the ensemble orders the gold-check pairs as the task's gold scorer does (gold ties left out)."""
+    means, _ = score_pairs(model, tokenizer, check["prompts"], check["firsts"], check["seconds"], pipeline)
+    gold_first = np.asarray(gold_score(check["prompts"], check["firsts"]))
+    gold_second = np.asarray(gold_score(check["prompts"], check["seconds"]))
+    decided = gold_first != gold_second
+    agree = (means[:, 0] > means[:, 1]) == (gold_first > gold_second)
+    return float(np.mean(agree[decided])) if decided.any() else float("nan")
 
 
 class _Asker:
@@ -286,7 +315,12 @@ def train_active(config):
                 if config.selection == "random":
                     chosen, priorities = candidates[:budget], np.zeros(budget)
                 else:
-                    scores = disagreement_scores(model, tokenizer, pool, candidates, config.reward.pipeline)
+                    _, scores = score_pairs(
+                        model,
+                        tokenizer,
+                        *([pool[key][i] for i in candidates] for key in PAIR_KEYS),
+                        config.reward.pipeline,
+                    )
                     top = np.argsort(-scores, kind="stable")[:budget]
                     chosen, priorities = [candidates[i] for i in top], scores[top]
                     history[f"active/round_{round_index}_pool_disagreement"] = float(np.mean(scores))
@@ -320,11 +354,20 @@ def train_active(config):
             pipeline=dataclasses.replace(config.reward.pipeline, seed=config.seed),
         )
         final, model, tokenizer = trainer.fit_reward(reward_config)
+        if "gold_check" in pool:
+            final["reward/gold_check_accuracy"] = gold_check_accuracy(
+                model, tokenizer, pool["gold_check"], asker.task.gold_score, config.reward.pipeline
+            )
         history[f"active/round_{round_index}_train_pairs"] = counts["train"]
         history[f"active/round_{round_index}_unanswered"] = unanswered
         with writer.as_default(step=round_index):
             tf.summary.scalar("active/train_pairs", counts["train"])
-            for name in ("reward/eval_accuracy", "reward/eval_accuracy_vs_gold", "reward/eval_disagreement"):
+            for name in (
+                "reward/eval_accuracy",
+                "reward/eval_accuracy_vs_gold",
+                "reward/eval_disagreement",
+                "reward/gold_check_accuracy",
+            ):
                 if name in final:
                     history[f"active/round_{round_index}_{name.split('/')[1]}"] = final[name]
                     tf.summary.scalar(name, final[name])

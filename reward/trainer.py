@@ -185,8 +185,8 @@ def _labeler_report(spec):
     return None
 
 
-def evaluate(model, eval_fn, config, kind, gold_score=None, prompts_and_pairs=None):
-    """Held-out metrics ("reward/eval_*")."""
+def evaluation_functions(model, config, kind):
+    """(score, spread): the compiled held-out scoring functions of `evaluate`, made once per run."""
 
     @tf.function
     def score(batch):
@@ -200,6 +200,12 @@ def evaluate(model, eval_fn, config, kind, gold_score=None, prompts_and_pairs=No
         members = model.member_scores({"token_ids": batch["token_ids"], "padding_mask": batch["padding_mask"]})
         return ensemble.disagreement(members[:, :, 0], members[:, :, 1])
 
+    return score, spread
+
+
+def evaluate(model, eval_fn, config, kind, gold_score=None, prompts_and_pairs=None, functions=None):
+    """Held-out metrics ("reward/eval_*"). `functions`: `evaluation_functions(...)` (made here when None)."""
+    score, spread = functions or evaluation_functions(model, config, kind)
     losses_seen, chosen, rejected, ties, disagreements = [], [], [], [], []
     for batch in eval_fn(None):
         per_example, scores = score(batch)
@@ -325,8 +331,10 @@ def fit_reward(config):
     if kind == "comparison":
         pairs = ([r.prompt for r in evaluation], [r.chosen for r in evaluation], [r.rejected for r in evaluation])
 
+    functions = evaluation_functions(model, config, kind)
+
     def evaluate_hook(step_number):
-        result, _ = evaluate(model, eval_fn, config, kind, gold_score, pairs)
+        result, _ = evaluate(model, eval_fn, config, kind, gold_score, pairs, functions)
         return result
 
     final = loop.run(
@@ -337,7 +345,7 @@ def fit_reward(config):
         description="reward",
     )
     final.update(stats)
-    result, summary = evaluate(model, eval_fn, config, kind, gold_score, pairs)
+    result, summary = evaluate(model, eval_fn, config, kind, gold_score, pairs, functions)
     final.update(result)
     report = _labeler_report(config.eval or config.train)
     if report and "ceiling" in report:

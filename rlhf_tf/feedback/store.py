@@ -344,6 +344,16 @@ class FeedbackStore:
                 raise AlreadyAnswered(f"{labeler} has already answered item {item_id}.") from error
             return cursor.lastrowid
 
+    def count_labels(self, label_ids):
+        """How many of `label_ids` the store still holds."""
+        label_ids = [int(label_id) for label_id in label_ids]
+        found = 0
+        for start in range(0, len(label_ids), 500):
+            chunk = label_ids[start : start + 500]
+            query = f"SELECT COUNT(*) FROM labels WHERE id IN ({', '.join('?' * len(chunk))})"
+            found += self._connection.execute(query, chunk).fetchone()[0]
+        return found
+
     def undo_last(self, labeler):
         """Deletes `labeler`'s most recent label and returns it (None when there is none)."""
         with self._write() as cursor:

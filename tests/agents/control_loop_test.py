@@ -10,6 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from rlhf_tf.agents import control, control_agents, preferences
 from rlhf_tf.errors import UserInputError
@@ -111,6 +112,8 @@ def test_demonstrations_pretrain_by_behavioural_cloning(preference_run, tmp_path
     demonstrations = control.load_demonstrations(path)
     assert demonstrations["episodes"] == 5
     assert metrics["control/demonstrations_return_mean"] >= 150
+    # A record ends where the demonstrator's episode ended: the fixed horizon's absorbing steps are not in it.
+    assert not np.any(demonstrations["observations"][:, -1] == 1)
     # One PPO iteration on the true reward after cloning: the policy is the demonstrator's, not a random one.
     cloned = control.train_control(
         _config(tmp_path / "bc", reward="true", demonstrations=path, bc_steps=1500, env_steps=8 * 64)
@@ -128,6 +131,34 @@ def test_adversarial_reward_runs_from_demonstrations(preference_run, tmp_path):
     )
     assert np.isfinite(metrics["control/discriminator_loss"])
     assert os.path.isdir(tmp_path / "irl" / "export" / "policy")
+
+
+def test_the_failed_state_stays_the_agents_in_the_discriminator():
+    """Expert states near the origin, agent states elsewhere (an agent that no longer fails): the absorbing failed
+    state (all zeros but its flag) is never seen; given as a permanent agent sample, it earns next to nothing
+    (measured: 0.04 against 2.09 on expert states), where unseen it kept about a third of the expert's reward (0.59 vs
+    2.03)."""
+    from rlhf_tf.agents import irl
+
+    rng = np.random.default_rng(0)
+    expert = np.concatenate([rng.normal(0, 0.05, (2000, 4)), np.zeros((2000, 1))], axis=1).astype(np.float32)
+    agent = np.concatenate([rng.normal(0, 1.0, (512, 4)), np.zeros((512, 1))], axis=1).astype(np.float32)
+    actions = {"observations": expert, "actions": rng.integers(0, 2, 2000)}
+    failed = np.zeros(5, np.float32)
+    failed[-1] = 1
+    rewards = {}
+    for name, absorbing in (("with", failed), ("without", None)):
+        adversarial = irl.AdversarialReward(5, 2, actions, absorbing_observation=absorbing, seed=0)
+        for _ in range(150):
+            adversarial._fit(tf.constant(agent), tf.constant(rng.integers(0, 2, 512)))
+        logits = adversarial._logits(np.stack([failed, failed]), np.array([0, 1]))
+        rewards[name] = float(tf.reduce_mean(tf.nn.softplus(logits)))
+        expert_reward = float(
+            tf.reduce_mean(tf.nn.softplus(adversarial._logits(expert[:200], actions["actions"][:200])))
+        )
+        rewards[name + "_expert"] = expert_reward
+    assert rewards["with"] < 0.05 * rewards["with_expert"], rewards
+    assert rewards["with"] < 0.2 * rewards["without"], rewards
 
 
 def test_termination_leak(tmp_path):
@@ -224,10 +255,10 @@ def test_label_rounds_go_through_the_store_and_come_back(tmp_path):
     rounds = preferences.LabelRounds(str(tmp_path), teacher=labelers.SegmentTeacher(seed=0))
     ids = rounds.ask(segments, np.array([[0, 1], [2, 3], [4, 5]]), np.array([0.3, 0.2, 0.1]), round_number=0)
     assert len(ids) == 3 and rounds.asked_count() == 3
-    assert rounds.labels() == (0, [])  # nothing answered yet
+    assert rounds.labels() == (0, [], [])  # nothing answered yet
     assert rounds.answer_pending() == 3 and rounds.answer_pending() == 0
-    last, rows = rounds.labels()
-    assert last == 3 and len(rows) == 3
+    last, rows, label_ids = rounds.labels()
+    assert last == 3 and len(rows) == 3 and label_ids == [1, 2, 3]
     for (first, second, target), (a, b) in zip(rows, [(0, 1), (2, 3), (4, 5)]):
         np.testing.assert_array_equal(first["observations"], segments["observations"][a])
         np.testing.assert_array_equal(second["actions"], segments["actions"][b])
@@ -236,6 +267,10 @@ def test_label_rounds_go_through_the_store_and_come_back(tmp_path):
     # A second process (a resumed run) sees the same labels from the store and the segments on disk.
     again = preferences.LabelRounds(str(tmp_path))
     assert again.rounds_done() == [0] and len(again.labels()[1]) == 3
+    # An answer undone in the labeling app after the run read it is reported as withdrawn.
+    assert rounds.withdrawn(label_ids) == 0
+    rounds.store.undo_last("simulated")
+    assert rounds.withdrawn(label_ids) == 1 and rounds.labels()[2] == [1, 2]
     rounds.close()
     again.close()
 

@@ -32,7 +32,14 @@ def _config(output_dir, policy, **changes):
         jit_compile=False,
     )
     settings = dict(
-        num_labels=30, eval_fraction=0.2, rounds=2, pool_size=48, temperature=0.0, max_new_tokens=8, reward=reward
+        num_labels=30,
+        eval_fraction=0.2,
+        rounds=2,
+        pool_size=48,
+        temperature=0.0,
+        max_new_tokens=8,
+        gold_check_pairs=40,
+        reward=reward,
     )
     settings.update(changes)
     return active.ActiveConfig(output_dir=str(output_dir), policy=policy, **settings)
@@ -54,6 +61,7 @@ def test_rounds_ask_the_most_disputed_pairs_and_web_answers_equal_simulated_ones
     assert (tmp_path / "simulated" / "export" / "reward" / "saved_model.pb").exists()
     saved = json.loads((tmp_path / "simulated" / "metrics.json").read_text())
     assert saved["active/labels_used"] == 30 and "reward/eval_accuracy_vs_gold" in saved
+    assert 0.0 <= saved["active/round_1_gold_check_accuracy"] <= 1.0
 
     # A rerun resumes: nothing is asked twice and the result is the same.
     again = active.train_active(_config(tmp_path / "simulated", policy))
