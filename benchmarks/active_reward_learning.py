@@ -5,8 +5,9 @@ ensemble disagrees on give a more accurate reward model than asking about random
 
 Runs `rlhf-tf train-reward --policy=... --selection=disagreement` and `--selection=random` on the bundled `reviews`
 task for each seed (same pool, same held-out pairs and same first round for both: only the later rounds' choice
-differs) and prints, per round, the held-out accuracy against the task's noiseless gold ordering and the ensemble's
-disagreement on the pairs asked vs on the pool. Without --policy it first trains the quickstart's SFT policy.
+differs) and prints, per round, the held-out accuracy against the task's noiseless gold ordering (on 1000 pairs
+sampled from held-out prompts, and on the run's own held-out labelled pairs) and the ensemble's disagreement on the
+pairs asked vs on the pool. Without --policy it first trains the quickstart's SFT policy.
 """
 
 import argparse
@@ -34,13 +35,18 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seeds", default="0,1")
     parser.add_argument("--workdir", default="")
+    parser.add_argument("--report_only", action="store_true", help="print the results already in --workdir")
     args = parser.parse_args()
     workdir = args.workdir or tempfile.mkdtemp(prefix="active_reward_")
-    policy = args.policy or _train_policy(workdir)
+    policy = args.policy or ("" if args.report_only else _train_policy(workdir))
     results = {}
     for seed in [int(seed) for seed in args.seeds.split(",")]:
         for selection in ("disagreement", "random"):
             output_dir = os.path.join(workdir, f"{selection}_s{seed}")
+            if args.report_only:
+                with open(os.path.join(output_dir, "metrics.json")) as handle:
+                    results[(seed, selection)] = (json.load(handle), float("nan"))
+                continue
             started = time.perf_counter()
             subprocess.run(
                 [
@@ -62,23 +68,32 @@ def main():
             with open(os.path.join(output_dir, "metrics.json")) as handle:
                 results[(seed, selection)] = (json.load(handle), time.perf_counter() - started)
 
+    report(results, policy, args, workdir)
+
+
+def report(results, policy, args, workdir):
     print(f"policy {policy}, {args.num_labels} labels in {args.rounds} rounds, workdir {workdir}")
-    print("seed  selection     " + "  ".join(f"round {k} acc-vs-gold" for k in range(args.rounds)) + "   wall")
+    print("accuracy against the gold ordering on 1000 pairs from held-out prompts (gold check), per round;")
+    print("in brackets: on the run's own held-out labelled pairs")
     finals = {"disagreement": [], "random": []}
     for (seed, selection), (metrics, seconds) in sorted(results.items()):
-        accuracies = [metrics.get(f"active/round_{k}_eval_accuracy_vs_gold", float("nan")) for k in range(args.rounds)]
-        finals[selection].append(accuracies[-1])
-        print(f"{seed:<5} {selection:<13} " + "  ".join(f"{value:>19.4f}" for value in accuracies) + f" {seconds:6.0f} s")
+        cells = []
+        for k in range(args.rounds):
+            check = metrics.get(f"active/round_{k}_gold_check_accuracy", float("nan"))
+            held_out = metrics.get(f"active/round_{k}_eval_accuracy_vs_gold", float("nan"))
+            cells.append(f"round {k}: {check:.4f} ({held_out:.4f})")
+        finals[selection].append(metrics.get(f"active/round_{args.rounds - 1}_gold_check_accuracy", float("nan")))
+        print(f"seed {seed} {selection:<12} " + "  ".join(cells) + f"  {seconds:.0f} s")
         if selection == "disagreement":
             for k in range(1, args.rounds):
                 print(
-                    f"      round {k}: disagreement on the pairs asked "
-                    f"{metrics[f'active/round_{k}_asked_disagreement']:.4f} vs on the pool "
+                    f"    round {k}: ensemble disagreement on the pairs asked "
+                    f"{metrics[f'active/round_{k}_asked_disagreement']:.4f}, on the pool "
                     f"{metrics[f'active/round_{k}_pool_disagreement']:.4f}"
                 )
-    mean = {name: sum(values) / len(values) for name, values in finals.items()}
+    mean = {name: sum(values) / max(1, len(values)) for name, values in finals.items()}
     print(
-        f"final accuracy vs gold, mean over seeds: disagreement {mean['disagreement']:.4f}, random "
+        f"final gold-check accuracy, mean over seeds: disagreement {mean['disagreement']:.4f}, random "
         f"{mean['random']:.4f} (difference {mean['disagreement'] - mean['random']:+.4f})"
     )
 

@@ -84,8 +84,11 @@ def active_config_from_flags():
     from rlhf_tf.reward import active
 
     reward = config_from_flags()
+    defaults = active.ActiveConfig.reward
     if _ENSEMBLE_SIZE.value is None:
-        reward = dataclasses.replace(reward, ensemble_size=active.ActiveConfig.reward.ensemble_size)
+        reward = dataclasses.replace(reward, ensemble_size=defaults.ensemble_size)
+    if common.STEPS.value is None:
+        reward = dataclasses.replace(reward, epochs=defaults.epochs)
     return active.ActiveConfig(
         output_dir=common.OUTPUT_DIR.value,
         policy=_POLICY.value,
