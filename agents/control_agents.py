@@ -62,8 +62,9 @@ class AgentHyperparameters:
       tau: SAC's soft target update rate.
       epsilon_start, epsilon_end, epsilon_fraction: DQN's epsilon-greedy schedule, annealed over the first
         `epsilon_fraction` of the run.
-      final_learning_rate: the learning rate at the end of the run as a share of `learning_rate` (decayed
-        linearly over the run's gradient steps; 1 keeps it constant).
+      final_learning_rate: the learning rate at the end of the run as a share of `learning_rate` (1 keeps it
+        constant); it decays linearly from `decay_from` (a share of the run's gradient steps) to the end.
+      decay_from: where the learning-rate decay starts.
     """
 
     num_envs: int = 16
@@ -85,6 +86,7 @@ class AgentHyperparameters:
     epsilon_end: float = 0.02
     epsilon_fraction: float = 0.3
     final_learning_rate: float = 1.0
+    decay_from: float = 0.0
 
     def __post_init__(self):
         configs.require_positive(
@@ -246,13 +248,26 @@ class ControlAgent:
         return self._train_fns[key]
 
 
+class _HoldThenDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
+    """`peak` until update `start`, then linearly down to `peak * final` at update `end`."""
+
+    def __init__(self, peak, final, start, end):
+        self.peak, self.final, self.start, self.end = float(peak), float(final), int(start), max(int(end), 1)
+
+    def __call__(self, step):
+        progress = (tf.cast(step, tf.float32) - self.start) / float(max(self.end - self.start, 1))
+        return self.peak * (1.0 - (1.0 - self.final) * tf.clip_by_value(progress, 0.0, 1.0))
+
+    def get_config(self):
+        return {"peak": self.peak, "final": self.final, "start": self.start, "end": self.end}
+
+
 def _optimizer(hp, total_steps=1):
-    """Adam at `hp.learning_rate`, decayed linearly to `final_learning_rate` of it over `total_steps` updates."""
+    """Adam at `hp.learning_rate`; with `final_learning_rate` < 1, decayed linearly from `decay_from` of
+    `total_steps` updates to the end."""
     if hp.final_learning_rate == 1.0:
         return tf_keras.optimizers.Adam(learning_rate=hp.learning_rate)
-    schedule = tf_keras.optimizers.schedules.PolynomialDecay(
-        hp.learning_rate, max(1, total_steps), end_learning_rate=hp.learning_rate * hp.final_learning_rate
-    )
+    schedule = _HoldThenDecay(hp.learning_rate, hp.final_learning_rate, hp.decay_from * total_steps, total_steps)
     return tf_keras.optimizers.Adam(learning_rate=schedule)
 
 
