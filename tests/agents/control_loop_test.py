@@ -283,3 +283,12 @@ def test_bad_demonstrations_name_file_line_and_field(tmp_path):
     path.write_text("{not json\n")
     with pytest.raises(UserInputError, match=r"line 1"):
         control.load_demonstrations(str(path))
+
+
+def test_learning_rate_holds_then_decays_to_its_final_share():
+    peak = control_agents.defaults("dqn").learning_rate
+    schedule = control_agents._HoldThenDecay(peak, 0.05, start=500, end=1000)
+    rates = [float(schedule(step)) for step in (0, 499, 500, 750, 1000, 2000)]
+    np.testing.assert_allclose(rates, [peak, peak, peak, peak * 0.525, peak * 0.05, peak * 0.05], rtol=1e-5)
+    hp = dataclasses.replace(control_agents.defaults("dqn"), final_learning_rate=0.05, decay_from=0.5)
+    assert isinstance(control_agents._optimizer(hp, 1000)._learning_rate, control_agents._HoldThenDecay)
