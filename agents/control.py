@@ -436,7 +436,7 @@ def train_control(config):
             rounds.answer_pending()
         else:
             rounds.wait_for_answers(config.label_timeout, report=lambda waiting: _report_waiting(waiting, rounds))
-        withdrawn = rounds.withdrawn(state["label_ids"])
+        withdrawn = rounds.withdrawn(state["label_ids"]) if teacher is None else 0  # only people undo
         if withdrawn:
             # Labels this run trained on were undone in the labeling app: rebuild from what the store holds now.
             logging.info("%d labels were withdrawn in the labeling app; relearning from the store's labels.", withdrawn)

@@ -75,28 +75,6 @@ def choose_pairs(segments, num_pairs, selection, ensemble, rng):
 # Labels through the feedback store --------------------------------------------------------------------------------
 
 
-def _gold(rewards_1, rewards_2):
-    first, second = float(np.sum(rewards_1)), float(np.sum(rewards_2))
-    return None if first == second else int(second > first)
-
-
-def choice_to_target(choice):
-    """A store choice as the probability that segment 2 is preferred (None for a skip)."""
-    if choice.get("skip"):
-        return None
-    if choice.get("tie"):
-        return 0.5
-    return float(choice["preferred"])
-
-
-def target_to_choice(target):
-    if target is None:
-        return {"skip": True}
-    if target == labelers_lib.TIE:
-        return {"tie": True}
-    return {"preferred": int(target)}
-
-
 class LabelRounds:
     """Rounds of questions about segment pairs, asked and answered through a feedback store.
 
@@ -153,7 +131,9 @@ class LabelRounds:
                     "env": self.env_name,
                     "fixed_horizon": self.fixed_horizon,
                     # The true returns' verdict, for the labeling app's agreement-with-gold (never for training).
-                    "gold_preferred": _gold(segments["rewards"][a], segments["rewards"][b]),
+                    "gold_preferred": labelers_lib.gold_verdict(
+                        float(np.sum(segments["rewards"][a])), float(np.sum(segments["rewards"][b]))
+                    ),
                 },
                 priority=float(priority),
             )
@@ -172,7 +152,7 @@ class LabelRounds:
             first, second = (self.segment(candidate) for candidate in item.candidates)
             target = self.teacher.label(first["rewards"], second["rewards"])
             try:
-                self.store.add_label(item.id, SIMULATED_LABELER, target_to_choice(target))
+                self.store.add_label(item.id, SIMULATED_LABELER, labelers_lib.label_to_choice(target))
             except (store_lib.ItemAlreadyLabeled, store_lib.AlreadyAnswered):
                 continue
             answered += 1
@@ -197,7 +177,7 @@ class LabelRounds:
             last = max(last, label.id)
             if item.source != self.source:
                 continue
-            target = choice_to_target(label.choice)
+            target = labelers_lib.choice_to_label(label.choice)  # P(segment 2 preferred)
             if target is None:
                 continue
             first, second = (self.segment(candidate) for candidate in item.candidates)

@@ -31,8 +31,8 @@ import tensorflow as tf
 from rlhf_tf import configs, files
 from rlhf_tf.data import pipelines, reader, records
 from rlhf_tf.feedback import collect
-from rlhf_tf.feedback.labelers import FIRST, SECOND, BradleyTerryLabeler
-from rlhf_tf.feedback.store import FeedbackStore, Item
+from rlhf_tf.feedback.labelers import BradleyTerryLabeler, gold_verdict, label_to_choice
+from rlhf_tf.feedback.store import FeedbackStore, Item, record_item_id
 from rlhf_tf.reward import trainer
 
 POOL = "pool.json"
@@ -147,23 +147,15 @@ def sample_pool(config):
         output_dir=config.output_dir, policy=config.policy, max_new_tokens=config.max_new_tokens, seed=config.seed
     )
     firsts, seconds = collect.sample_pairs(causal_lm, tokenizer, prompts, sampling)
-    keep = [bool(a.strip()) and bool(b.strip()) for a, b in zip(firsts, seconds)]
-    pool = {
-        "prompts": [p for p, k in zip(prompts, keep) if k],
-        "firsts": [a for a, k in zip(firsts, keep) if k],
-        "seconds": [b for b, k in zip(seconds, keep) if k],
-        "pairs_with_an_empty_response_left_out": keep.count(False),
-    }
+    *pairs, left_out = collect.drop_empty_pairs(prompts, firsts, seconds)
+    pool = {**dict(zip(PAIR_KEYS, pairs)), "pairs_with_an_empty_response_left_out": left_out}
     if config.gold_check_pairs:
         check_prompts = [record.prompt for record in task.evaluation_prompts(config.gold_check_pairs)]
         check_firsts, check_seconds = collect.sample_pairs(
             causal_lm, tokenizer, check_prompts, dataclasses.replace(sampling, seed=config.seed + 1)
         )
-        usable = [i for i, (a, b) in enumerate(zip(check_firsts, check_seconds)) if a.strip() and b.strip()]
-        pool["gold_check"] = {
-            key: [column[i] for i in usable]
-            for key, column in zip(PAIR_KEYS, (check_prompts, check_firsts, check_seconds))
-        }
+        *check, _ = collect.drop_empty_pairs(check_prompts, check_firsts, check_seconds)
+        pool["gold_check"] = dict(zip(PAIR_KEYS, check))
     if len(pool["prompts"]) < config.num_labels:
         raise configs.UserInputError(
             f"The policy gave {len(pool['prompts'])} usable pairs, fewer than the label budget. Received: "
@@ -215,14 +207,14 @@ class _Asker:
         self.store = store
         self.source = os.path.abspath(config.output_dir)
         self.task = tasks.get_task(config.task)
-        self.labeler_name = f"simulated-bt-t{config.temperature:g}"
+        self.labeler_name = collect.labeler_name(config)
 
     def asked(self):
         """{pool index: item} of every item this run has put into the store."""
         return {item.metadata["pool_index"]: item for item in self.store.items(source=self.source)}
 
     def ask(self, round_index, split, indices, priorities):
-        prompts, firsts, seconds = ([self.pool[key][i] for i in indices] for key in ("prompts", "firsts", "seconds"))
+        prompts, firsts, seconds = ([self.pool[key][i] for i in indices] for key in PAIR_KEYS)
         golds = self.task.gold_score(prompts, firsts), self.task.gold_score(prompts, seconds)
         self.store.add_items(
             [
@@ -237,7 +229,7 @@ class _Asker:
                         "round": round_index,
                         "split": split,
                         "disagreement": float(priority),
-                        "gold_preferred": collect._gold(gold_first, gold_second),
+                        "gold_preferred": gold_verdict(gold_first, gold_second),
                     },
                     priority=float(priority),
                 )
@@ -250,7 +242,6 @@ class _Asker:
     def answer(self, round_index):
         """Gets every item of the run answered (the simulated labeler now, or people within the timeout); returns
         how many are still unanswered."""
-        items = [item for item in self.store.items(source=self.source) if not self.store.labels(item.id)]
         if self.config.labeler == "web":
             return self.store.wait_for_labels(
                 self.source,
@@ -263,6 +254,7 @@ class _Asker:
                     self.store.path,
                 ),
             )
+        items = [item for item in self.store.next_items("", limit=-1, kind="comparison") if item.source == self.source]
         # Seeded per round, so that a resumed run's answers are the uninterrupted run's.
         labeler = BradleyTerryLabeler(
             self.task.gold_score, temperature=self.config.temperature, seed=[self.config.seed, round_index]
@@ -273,8 +265,7 @@ class _Asker:
             [item.candidates[1] for item in items],
         )
         for item, label in zip(items, labels):
-            choice = {"preferred": 0} if label == FIRST else {"preferred": 1} if label == SECOND else {"tie": True}
-            self.store.add_label(item.id, self.labeler_name, choice)
+            self.store.add_label(item.id, self.labeler_name, label_to_choice(label))
         return 0
 
     def export(self, directory):
@@ -282,9 +273,8 @@ class _Asker:
         splits = {item.id: item.metadata["split"] for item in self.store.items(source=self.source)}
         exported = {"train": [], "eval": []}
         for record in self.store.export_records("comparison"):
-            item_id = int(record.id.split("-")[0][len("item") :])
-            if item_id in splits:
-                exported[splits[item_id]].append(record)
+            if record_item_id(record) in splits:
+                exported[splits[record_item_id(record)]].append(record)
         for split, split_records in exported.items():
             reader.write_jsonl(os.path.join(directory, f"{split}.jsonl"), split_records)
         return {split: len(split_records) for split, split_records in exported.items()}

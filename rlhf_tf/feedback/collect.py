@@ -16,8 +16,8 @@ import numpy as np
 
 from rlhf_tf import configs, files
 from rlhf_tf.data import reader
-from rlhf_tf.feedback.labelers import FIRST, SECOND, BradleyTerryLabeler
-from rlhf_tf.feedback.store import FeedbackStore, Item
+from rlhf_tf.feedback.labelers import BradleyTerryLabeler, gold_verdict, label_to_choice
+from rlhf_tf.feedback.store import FeedbackStore, Item, record_item_id
 
 LABELER_REPORT = "labeler.json"
 LABELERS = ("simulated", "web")
@@ -120,7 +120,7 @@ def collect(config, progress=True):
     # People's answers are never thrown away: a rerun of a web collection finds its items in the store.
     ids = [item.id for item in store.items(source=source)] if web else []
     if ids:
-        items = [store.item(item_id) for item_id in ids]
+        items = store.items(source=source)
         prompts = [item.prompt for item in items]
         firsts, seconds = ([item.candidates[k] for item in items] for k in (0, 1))
         empty_pairs = 0
@@ -128,10 +128,7 @@ def collect(config, progress=True):
         causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
         prompts = [record.prompt for record in task.training_prompts(config.num_pairs)]
         firsts, seconds = sample_pairs(causal_lm, tokenizer, prompts, config, progress)
-        # An empty response is not a valid record (README, "Bad input"); such pairs are left out and counted.
-        keep = [bool(a.strip()) and bool(b.strip()) for a, b in zip(firsts, seconds)]
-        empty_pairs = keep.count(False)
-        prompts, firsts, seconds = ([x for x, k in zip(column, keep) if k] for column in (prompts, firsts, seconds))
+        prompts, firsts, seconds, empty_pairs = drop_empty_pairs(prompts, firsts, seconds)
         golds = task.gold_score(prompts, firsts), task.gold_score(prompts, seconds)
         ids = store.add_items(
             [
@@ -141,7 +138,7 @@ def collect(config, progress=True):
                     prompt=p,
                     source=source,
                     # The gold scorer's verdict, for the labeling app's agreement-with-gold (never for training).
-                    metadata={"policy": os.fspath(config.policy), "gold_preferred": _gold(g_a, g_b)},
+                    metadata={"policy": os.fspath(config.policy), "gold_preferred": gold_verdict(g_a, g_b)},
                 )
                 for p, a, b, g_a, g_b in zip(prompts, firsts, seconds, *golds)
             ]
@@ -171,13 +168,10 @@ def collect(config, progress=True):
         if not web:
             labels = labeler.compare(split_prompts, split_a, split_b)
             for item_id, label in zip(ids[selection], labels):
-                choice = {"preferred": 0} if label == FIRST else {"preferred": 1} if label == SECOND else {"tie": True}
-                store.add_label(item_id, labeler_name(config), choice)
+                store.add_label(item_id, labeler_name(config), label_to_choice(label))
         split_ids = set(ids[selection])
         exports[split] = [
-            record
-            for record in store.export_records("comparison")
-            if int(record.id.split("-")[0][len("item") :]) in split_ids
+            record for record in store.export_records("comparison") if record_item_id(record) in split_ids
         ]
         report[f"{split}_pairs"] = len(exports[split])
         if web:
@@ -196,8 +190,12 @@ def collect(config, progress=True):
     return report
 
 
-def _gold(score_first, score_second):
-    return None if score_first == score_second else int(score_second > score_first)
+def drop_empty_pairs(prompts, firsts, seconds):
+    """(prompts, firsts, seconds, count left out): an empty response is not a valid record (README, "Bad input"),
+    so pairs with one are left out and counted."""
+    keep = [bool(a.strip()) and bool(b.strip()) for a, b in zip(firsts, seconds)]
+    kept = ([x for x, k in zip(column, keep) if k] for column in (prompts, firsts, seconds))
+    return (*kept, keep.count(False))
 
 
 def _agreement_with_gold(store, split_ids):

@@ -20,6 +20,30 @@ from rlhf_tf import configs
 FIRST, SECOND, TIE = 0.0, 1.0, 0.5
 
 
+def label_to_choice(label):
+    """A labeler's answer (FIRST, SECOND, TIE, or None for a skip) as a feedback-store choice."""
+    if label is None:
+        return {"skip": True}
+    if label == TIE:
+        return {"tie": True}
+    return {"preferred": int(label)}
+
+
+def gold_verdict(score_first, score_second):
+    """Which of two candidates their gold scores prefer: 0 or 1, None when equal (recorded with store items for the
+    labeling app's agreement with gold)."""
+    return None if score_first == score_second else int(score_second > score_first)
+
+
+def choice_to_label(choice):
+    """A feedback-store choice of a pair as FIRST, SECOND or TIE (None for a skip)."""
+    if choice.get("skip"):
+        return None
+    if choice.get("tie"):
+        return TIE
+    return float(choice["preferred"])
+
+
 def _sigmoid(value):
     return 1.0 / (1.0 + math.exp(-value)) if value >= 0 else math.exp(value) / (1.0 + math.exp(value))
 

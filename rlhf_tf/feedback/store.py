@@ -448,7 +448,8 @@ class FeedbackStore:
     # Export ------------------------------------------------------------------------------------------------------
 
     def export_records(self, kind=None):
-        """Labels of text items as records: comparisons (ties kept as ties), rankings and ratings."""
+        """Labels of text items as records: comparisons (ties kept as ties), rankings and ratings, each with the id
+        "item<item id>-label<label id>" (`record_item_id` reads the item back)."""
         exported = []
         for item, label in self.labeled(kind):
             if item.kind == "segment_comparison":
@@ -476,6 +477,11 @@ class FeedbackStore:
         if os.fspath(output).endswith(".jsonl"):
             return reader.write_jsonl(output, exported)
         return tfrecord.write_tfrecords(exported, output, num_shards, compression)[1]
+
+
+def record_item_id(record):
+    """The store item an exported record came from (its id is "item<item id>-label<label id>")."""
+    return int(record.id.split("-")[0][len("item") :])
 
 
 def _token_hash(token):
