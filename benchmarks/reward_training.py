@@ -5,7 +5,9 @@ least 95% of a bare tf.function + XLA step's pairs/s on the same model and a fix
 model, 4 layers, width 256, 4 heads, byte vocabulary, sequences of 128 (prompt + response truncated by the
 pipeline's rule), batch 16 pairs, fp32 (and, where the CPU computes bf16 natively, mixed bf16 as a second row). The
 trainer reads JSONL through the preference pipeline (tokenization, bucketing, masks), logs summaries and writes
-checkpoints at its default interval. MFU = 6 x parameters x tokens per second / peak.
+checkpoints at its default interval. MFU = 6 x parameters x tokens per second / peak (the issue's formula); the
+script also prints the share of those FLOPs the step executes (the reward model computes its last block at the
+scored position only) and the hardware FLOPs utilisation that follows.
 
 usage: python benchmarks/reward_training.py [--steps=60]
 """
@@ -50,6 +52,15 @@ def make_pairs(count, seed=0):
 
 def parameters(model):
     return int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
+
+
+def executed_share(count):
+    """The share of 6 x parameters x tokens the step's matmuls execute. The reward model reads one position per
+    sequence, so its last block computes keys and values everywhere but query, attention output and feed-forward at
+    that position only (`transformer.hidden_at`); attention's own score and mix products are left out of both."""
+    block = 4 * WIDTH * WIDTH + 2 * WIDTH * MODEL.intermediate_dim  # QKV, attention output, feed-forward
+    last_block = 2 * WIDTH * WIDTH + (block - 2 * WIDTH * WIDTH) / SEQ_LEN
+    return ((LAYERS - 1) * block + last_block) / count
 
 
 def bare_pairs_per_second(precision, steps):
@@ -122,9 +133,12 @@ def main():
             flops_per_pair = 6 * count * tokens_per_pair
             mfu_bare = bare * flops_per_pair / (peak * 1e9)
             mfu_ours = ours * flops_per_pair / (peak * 1e9)
+            share = executed_share(count)
             print(
                 f"{label}: {count:,} parameters; bare tf.function+XLA step {bare:.1f} pairs/s (MFU {mfu_bare:.2f}); "
-                f"trainer {ours:.1f} pairs/s (MFU {mfu_ours:.2f}); trainer/bare {ours / bare:.2f}"
+                f"trainer {ours:.1f} pairs/s (MFU {mfu_ours:.2f}); trainer/bare {ours / bare:.2f}\n"
+                f"  the step's matmuls execute {share:.2f} of 6 x parameters x tokens (last block at the scored "
+                f"position only): hardware FLOPs utilisation of the trainer {mfu_ours * share:.2f}"
             )
             if label == "fp32":
                 verdict = "PASS" if mfu_ours >= 0.65 and ours >= 0.95 * bare else "FAIL"

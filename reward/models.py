@@ -5,6 +5,8 @@ import math
 import keras
 import tensorflow as tf
 
+from rlhf_tf.models import transformer
+
 
 def _head(width, name):
     return keras.layers.Dense(
@@ -48,10 +50,22 @@ class LanguageRewardModel(keras.Model):
         length = tf.shape(token_ids)[-1]
         flat_ids = tf.reshape(token_ids, [-1, length])
         flat_mask = tf.reshape(padding_mask, [-1, length])
-        hidden = self.backbone({"token_ids": flat_ids, "padding_mask": flat_mask}, training=training)
         last = tf.maximum(tf.reduce_sum(tf.cast(flat_mask, tf.int32), axis=-1) - 1, 0)
-        scores = tf.squeeze(self.head(tf.gather(hidden, last, batch_dims=1)), -1)
+        scores = tf.squeeze(self.head(self._last_hidden(flat_ids, flat_mask, last, training)), -1)
         return tf.reshape(tf.cast(scores, tf.float32), leading)
+
+    def _last_hidden(self, token_ids, padding_mask, last, training):
+        """The backbone's output at each row's `last` position, [batch, hidden]. GPT-2 backbones run through
+        `transformer.hidden_at` (the same function of the same variables, computing the last block at that position
+        only); with dropout on while training, and for other architectures, through the backbone's own call."""
+        if not transformer.supports(self.backbone) or (training and transformer.has_dropout(self.backbone)):
+            hidden = self.backbone({"token_ids": token_ids, "padding_mask": padding_mask}, training=training)
+            return tf.gather(hidden, last, batch_dims=1)
+        compute_dtype = self.backbone.compute_dtype
+        weights = transformer.read_weights(self.backbone, None if compute_dtype == "float32" else compute_dtype)
+        positions = tf.broadcast_to(tf.range(tf.shape(token_ids)[1])[None], tf.shape(token_ids))
+        mask = transformer.causal_mask(padding_mask)
+        return transformer.final_norm(weights, transformer.hidden_at(weights, token_ids, positions, mask, last))
 
     def normalized(self, scores):
         return (scores - self.reward_mean) / tf.maximum(self.reward_std, 1e-6)

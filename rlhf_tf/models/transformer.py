@@ -49,11 +49,26 @@ class Weights:
     head_dim: int
 
 
-def check_supported(backbone):
-    """Raises a clear error for backbones whose architecture this module does not implement."""
+def supports(backbone):
+    """Whether this module implements `backbone`'s architecture (keras-hub GPT-2 backbones)."""
     import keras_hub
 
-    if not isinstance(backbone, keras_hub.models.GPT2Backbone):
+    return isinstance(backbone, keras_hub.models.GPT2Backbone)
+
+
+def has_dropout(backbone):
+    """Whether any of the backbone's Dropout layers is on (`forward` computes the function without dropout)."""
+    import keras
+
+    return any(
+        isinstance(layer, keras.layers.Dropout) and layer.rate > 0
+        for layer in backbone._flatten_layers(include_self=False)
+    )
+
+
+def check_supported(backbone):
+    """Raises a clear error for backbones whose architecture this module does not implement."""
+    if not supports(backbone):
         raise UserInputError(
             "rlhf-tf's sampler and log-prob passes implement GPT-2-style backbones (learned positions, pre-norm "
             f"decoder blocks); train a GPT-2 preset or config. Received: {type(backbone).__name__}"
@@ -232,6 +247,32 @@ def forward(weights, token_ids, positions, attention_mask):
     for layer in weights.layers:
         x, _, _ = _block(x, layer, weights, batch, length, attention_mask)
     return tf.reshape(x, [batch, length, -1])
+
+
+def hidden_at(weights, token_ids, positions, attention_mask, index):
+    """Hidden states [batch, hidden] at one position per row, `index` [batch] (before the final norm): what a
+    reward model reads. Equal to `forward(...)[row, index[row]]`, but the last block computes its query, attention
+    and feed-forward at that position only (keys and values everywhere): for 4 layers about a fifth fewer FLOPs."""
+    batch, length = tf.shape(token_ids)[0], tf.shape(token_ids)[1]
+    x = _tokens(weights, token_ids, positions)
+    *earlier, last = weights.layers
+    for layer in earlier:
+        x, _, _ = _block(x, layer, weights, batch, length, attention_mask)
+    rows = tf.range(batch) * length + tf.cast(index, tf.int32)
+    normed = _layer_norm(x, last.attention_norm)
+    width = weights.num_heads * weights.head_dim
+    key, value = tf.split(dense(normed, last.qkv_kernel[:, width:], last.qkv_bias[width:]), 2, axis=-1)
+    query = dense(tf.gather(normed, rows), last.qkv_kernel[:, :width], last.qkv_bias[:width])
+    mask = tf.gather(attention_mask[:, 0], index, batch_dims=1)[:, None, None, :]
+    attended = _attend(
+        _split_heads(query, weights, batch, 1),
+        _split_heads(key, weights, batch, length),
+        _split_heads(value, weights, batch, length),
+        mask,
+        weights,
+    )
+    x = tf.gather(x, rows) + dense(attended, last.output_kernel, last.output_bias)
+    return _feedforward(x, last)
 
 
 def prompt_pass(weights, token_ids, mask, total_length):

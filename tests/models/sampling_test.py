@@ -80,6 +80,30 @@ def test_forward_gradients_match_keras_hub_backbone(backbone, jit_compile):
         )
 
 
+def test_hidden_at_equals_the_full_pass_at_that_position(backbone):
+    rng = np.random.default_rng(4)
+    ids = tf.constant(rng.integers(1, 40, size=(3, 12)), tf.int32)
+    mask = np.ones((3, 12), bool)
+    mask[1, 7:] = False
+    mask = tf.constant(mask)
+    positions = tf.constant(np.tile(np.arange(12), (3, 1)), tf.int32)
+    index = tf.constant([11, 6, 3])
+    with tf.GradientTape(persistent=True) as tape:
+        weights = transformer.read_weights(backbone)
+        full = transformer.forward(weights, ids, positions, transformer.causal_mask(mask))
+        expected = transformer.final_norm(weights, tf.gather(full, index, batch_dims=1))
+        got = transformer.final_norm(
+            weights, transformer.hidden_at(weights, ids, positions, transformer.causal_mask(mask), index)
+        )
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    for expected_gradient, got_gradient in zip(
+        tape.gradient(expected, backbone.trainable_variables), tape.gradient(got, backbone.trainable_variables)
+    ):
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(got_gradient), tf.convert_to_tensor(expected_gradient), atol=1e-4
+        )
+
+
 def test_dense_gradient_is_the_matmul_gradient():
     rng = np.random.default_rng(3)
     for inputs, outputs in [(8, 24), (24, 8)]:  # both ways of transposing the narrower side
