@@ -126,7 +126,12 @@ def export_best_of_n(causal_lm, tokenizer, reward_path, path, n, sampling_config
 
 
 def _save(module, path, signatures):
-    return write_directory(path, lambda temporary: tf.saved_model.save(module, temporary, signatures=signatures))
+    # Serving graphs only: the gradient functions of the model's custom-gradient ops (transformer.dense) stay out, so
+    # the SavedModel holds no op a serving binary might lack.
+    options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
+    return write_directory(
+        path, lambda temporary: tf.saved_model.save(module, temporary, signatures=signatures, options=options)
+    )
 
 
 def write_directory(path, write):

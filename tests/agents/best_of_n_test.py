@@ -47,3 +47,6 @@ def test_best_of_n_beats_single_samples_by_its_reward_and_exports_one_graph(tmp_
     served = tf.saved_model.load(str(tmp_path / "bon" / "export" / "policy"))
     responses = served.signatures["serving_default"](prompt=tf.constant(["Review of the Atlas kettle:"] * 3))
     assert responses["response"].shape == (3,) and responses["response"].dtype == tf.string
+    # Serving graphs only: the training-only gradient functions (with their XLA barrier op) are not saved.
+    for exported in (tmp_path / "rm", tmp_path / "bon" / "export" / "policy"):
+        assert b"XlaOptimizationBarrier" not in (exported / "saved_model.pb").read_bytes()
