@@ -9,7 +9,7 @@ checkpoints at its default interval. MFU = 6 x parameters x tokens per second / 
 script also prints the share of those FLOPs the step executes (the reward model computes its last block at the
 scored position only) and the hardware FLOPs utilisation that follows.
 
-usage: python benchmarks/reward_training.py [--steps=60]
+usage: python benchmarks/reward_training.py [--steps=200]
 """
 
 import argparse
@@ -116,7 +116,9 @@ def trainer_pairs_per_second(precision_setting, steps, directory):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument(
+        "--steps", type=int, default=200, help="steps per timed run (the trainer checkpoints every 200)"
+    )
     args = parser.parse_args()
     peak = hardware.matmul_peak_gflops()
     print(f"cpu: {hardware.describe_cpu()}; {os.cpu_count()} cores; fp32 matmul peak {peak:.0f} GFLOP/s", flush=True)
