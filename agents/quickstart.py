@@ -42,7 +42,8 @@ class QuickstartConfig:
       label_timeout: the longest wait for people's answers (seconds).
       ppo_iterations: PPO iterations (64 rollouts each).
       learning_rate: PPO learning rate.
-      kl_coef: PPO's KL penalty coefficient.
+      kl_coef: PPO's KL penalty coefficient (0.1; at 0.05 one seed of three over-optimised the learned reward:
+        gold win rate 0.81 at KL 9.2, against 0.88 at KL 5.6 with 0.1).
       length_penalty: PPO length control (score per token beyond 1.1 x SFT's mean length).
       num_eval_prompts: held-out prompts of the final evaluation.
       policy: the policy network trained by SFT (`PolicyConfig`; the reward model starts from its backbone).
@@ -62,7 +63,7 @@ class QuickstartConfig:
     label_timeout: float = 3600.0
     ppo_iterations: int = 160
     learning_rate: float = 1e-4
-    kl_coef: float = 0.05
+    kl_coef: float = 0.1
     length_penalty: float = 0.05
     num_eval_prompts: int = 1000
     policy: policy_lib.PolicyConfig = policy_lib.PolicyConfig()
