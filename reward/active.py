@@ -273,8 +273,9 @@ class _Asker:
         splits = {item.id: item.metadata["split"] for item in self.store.items(source=self.source)}
         exported = {"train": [], "eval": []}
         for record in self.store.export_records("comparison"):
-            if record_item_id(record) in splits:
-                exported[splits[record_item_id(record)]].append(record)
+            split = splits.get(record_item_id(record))
+            if split is not None:
+                exported[split].append(record)
         for split, split_records in exported.items():
             reader.write_jsonl(os.path.join(directory, f"{split}.jsonl"), split_records)
         return {split: len(split_records) for split, split_records in exported.items()}

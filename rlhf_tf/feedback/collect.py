@@ -118,9 +118,9 @@ def collect(config, progress=True):
     task = tasks.get_task(config.task)
     store = FeedbackStore(store_path)
     # People's answers are never thrown away: a rerun of a web collection finds its items in the store.
-    ids = [item.id for item in store.items(source=source)] if web else []
+    items = store.items(source=source) if web else []
+    ids = [item.id for item in items]
     if ids:
-        items = store.items(source=source)
         prompts = [item.prompt for item in items]
         firsts, seconds = ([item.candidates[k] for item in items] for k in (0, 1))
         empty_pairs = 0

@@ -129,11 +129,8 @@ def load_policy(path, dropout=None):
 
 def set_dropout(causal_lm, rate):
     """Sets every Dropout layer's rate (0 turns dropout off for RL and reference passes)."""
-    import keras
-
-    for layer in causal_lm.backbone._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.Dropout):
-            layer.rate = rate
+    for layer in transformer.dropout_layers(causal_lm.backbone):
+        layer.rate = rate
 
 
 def describe(causal_lm):

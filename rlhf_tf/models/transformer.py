@@ -56,14 +56,16 @@ def supports(backbone):
     return isinstance(backbone, keras_hub.models.GPT2Backbone)
 
 
-def has_dropout(backbone):
-    """Whether any of the backbone's Dropout layers is on (`forward` computes the function without dropout)."""
+def dropout_layers(backbone):
+    """The backbone's Dropout layers."""
     import keras
 
-    return any(
-        isinstance(layer, keras.layers.Dropout) and layer.rate > 0
-        for layer in backbone._flatten_layers(include_self=False)
-    )
+    return [layer for layer in backbone._flatten_layers(include_self=False) if isinstance(layer, keras.layers.Dropout)]
+
+
+def has_dropout(backbone):
+    """Whether any of the backbone's Dropout layers is on (`forward` computes the function without dropout)."""
+    return any(layer.rate > 0 for layer in dropout_layers(backbone))
 
 
 def check_supported(backbone):
