@@ -20,7 +20,8 @@ import time
 
 
 def _train_policy(workdir):
-    from rlhf_tf.agents import quickstart, sft
+    from rlhf_tf.agents.language import sft
+    from rlhf_tf.agents.recipes import quickstart
 
     config = quickstart.QuickstartConfig(output_dir=os.path.join(workdir, "quickstart"), progress=False)
     stage = quickstart.stage_configs(config)["sft"]

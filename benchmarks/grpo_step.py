@@ -26,7 +26,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from rlhf_tf import hardware  # noqa: E402
-from rlhf_tf.agents import bridge, policy_gradient  # noqa: E402
+from rlhf_tf.agents.language import (
+    bridge,
+    policy_gradient,  # noqa: E402
+)
 from rlhf_tf.models import policy as policy_lib  # noqa: E402
 from rlhf_tf.models import sampling  # noqa: E402
 from rlhf_tf.reward import models  # noqa: E402

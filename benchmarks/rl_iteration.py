@@ -32,7 +32,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from rlhf_tf import hardware  # noqa: E402
-from rlhf_tf.agents import bridge, ppo  # noqa: E402
+from rlhf_tf.agents.language import (
+    bridge,
+    ppo,  # noqa: E402
+)
 from rlhf_tf.models import policy as policy_lib  # noqa: E402
 from rlhf_tf.models import sampling, transformer  # noqa: E402
 from rlhf_tf.reward import models  # noqa: E402

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from rlhf_tf import plots
+
 
 def pairwise_metrics(chosen, rejected, tie=None, bins=10):
     """Accuracy, expected calibration error and the bins behind them, from rewards of labelled pairs.
@@ -32,12 +34,7 @@ def pairwise_metrics(chosen, rejected, tie=None, bins=10):
 
 def reliability_plot(bins, path, title="Reward model calibration"):
     """Writes a reliability diagram (accuracy vs confidence per bin) as PNG."""
-    from matplotlib.figure import Figure  # no pyplot: a notebook's backend is left alone
-
-    from rlhf_tf import files
-
-    figure = Figure(figsize=(4.5, 4.5))
-    axes = figure.subplots()
+    figure, axes = plots.new_figure(size=(4.5, 4.5))
     axes.plot([0.5, 1.0], [0.5, 1.0], linestyle="--", color="gray", label="perfect calibration")
     if bins:
         confidence = [row[4] for row in bins]
@@ -51,9 +48,4 @@ def reliability_plot(bins, path, title="Reward model calibration"):
     axes.set_ylim(0.0, 1.0)
     axes.set_title(title)
     axes.legend(loc="lower right")
-    import io
-
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    files.atomic_write_bytes(path, buffer.getvalue())
-    return path
+    return plots.save_png(figure, path)

@@ -4,7 +4,7 @@
 
 Evaluates best-of-n against one sample of the same policy on the held-out prompts (metrics.json:
 rl/win_rate_vs_sft_gold, rl/win_rate_vs_sft_reward, rl/gold_score, rl/kl_to_reference = log n - (n - 1) / n, ...),
-writes samples.jsonl and export/policy (best-of-n in one SavedModel). Fields: `rlhf_tf.agents.best_of_n`.
+writes samples.jsonl and export/policy (best-of-n in one SavedModel). Fields: `rlhf_tf.agents.language.best_of_n`.
 """
 
 from absl import flags
@@ -17,7 +17,7 @@ _N = flags.DEFINE_integer("n", 16, "BestOfNConfig.n: responses sampled per promp
 def main(argv):
     del argv
     common.prepare()
-    from rlhf_tf.agents import best_of_n
+    from rlhf_tf.agents.language import best_of_n
 
     config = best_of_n.BestOfNConfig(
         output_dir=common.OUTPUT_DIR.value,

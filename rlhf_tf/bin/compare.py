@@ -6,7 +6,7 @@
 Per seed the quickstart's SFT, comparisons and reward model are shared by every method (best-of-n, PPO, GRPO, RLOO,
 online DPO against the reward model; offline DPO on the comparisons). Writes comparison.md, comparison.json and
 comparison.png in --output_dir, and one run directory per seed and method (rerunning resumes). The shared stages
-take the quickstart's flags (--sft_steps, --num_pairs, ...). Fields: `rlhf_tf.agents.compare.CompareConfig`.
+take the quickstart's flags (--sft_steps, --num_pairs, ...). Fields: `rlhf_tf.agents.recipes.compare.CompareConfig`.
 """
 
 from absl import flags
@@ -24,7 +24,7 @@ _BEST_OF_N = flags.DEFINE_integer("best_of_n", 16, "CompareConfig.best_of_n.")
 
 def main(argv):
     del argv
-    from rlhf_tf.agents import compare
+    from rlhf_tf.agents.recipes import compare
 
     settings = compare.CompareConfig(
         output_dir=common.OUTPUT_DIR.value or "runs/compare",

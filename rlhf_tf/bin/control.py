@@ -12,7 +12,7 @@ store (`feedback.sqlite`), train a reward ensemble on the answers and the agent 
 have a fixed horizon (one absorbing failed state) so that episode ends leak nothing. Writes the run directory:
 metrics.json (control/true_return_mean over --eval_episodes of the final greedy policy, control/labels_used, ...),
 plots/learning_curves.png, segments/, tb/, ckpt/ (reruns resume), export/policy (TF-Agents PolicySaver).
-Every field: `rlhf_tf.agents.control.ControlConfig`.
+Every field: `rlhf_tf.agents.control.run.ControlConfig`.
 """
 
 import os
@@ -55,7 +55,7 @@ _EVAL_EVERY = flags.DEFINE_integer("eval_every", None, "ControlConfig.eval_every
 def main(argv):
     del argv
     common.prepare()
-    from rlhf_tf.agents import control
+    from rlhf_tf.agents.control import run as control
 
     changes = dict(
         env=_ENV.value,

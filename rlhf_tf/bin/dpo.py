@@ -5,7 +5,7 @@
 
 Writes the run directory (metrics.json with dpo/eval_reward_accuracy, dpo/eval_loss and, with --task, the held-out
 evaluation against the starting policy: rl/win_rate_vs_sft_gold, rl/kl_to_reference, ...), policy/ and
-export/policy. Every field: `rlhf_tf.agents.dpo.DPOConfig`.
+export/policy. Every field: `rlhf_tf.agents.language.dpo.DPOConfig`.
 """
 
 import dataclasses
@@ -31,7 +31,7 @@ flags.mark_flag_as_required("data")
 
 
 def config_from_flags():
-    from rlhf_tf.agents import dpo
+    from rlhf_tf.agents.language import dpo
 
     base = dpo.DPOConfig(output_dir=common.OUTPUT_DIR.value, policy=_POLICY.value, data=_DATA.value)
     changes = dict(
@@ -59,7 +59,7 @@ def config_from_flags():
 def main(argv):
     del argv
     common.prepare()
-    from rlhf_tf.agents import dpo
+    from rlhf_tf.agents.language import dpo
 
     metrics = dpo.train_dpo(config_from_flags())
     common.print_metrics(metrics, ("dpo/eval", "rl/win", "rl/gold", "rl/sft_gold", "rl/kl_to", "rl/response_length"))

@@ -49,7 +49,7 @@ def _is_saved_model(path):
 def evaluate(policy, baseline, reward, task_name, prompts_spec, num_prompts, max_new_tokens, max_prompt_tokens, seed):
     """(metrics, sample rows)."""
     from rlhf_tf import tasks
-    from rlhf_tf.agents import evaluation, rl
+    from rlhf_tf.agents.language import evaluation, rl
     from rlhf_tf.data import sources
     from rlhf_tf.errors import UserInputError
     from rlhf_tf.models import policy as policy_lib

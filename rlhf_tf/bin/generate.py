@@ -51,7 +51,7 @@ def main(argv):
         max_new_tokens=_MAX_NEW_TOKENS.value, temperature=_TEMPERATURE.value, top_k=_TOP_K.value, top_p=_TOP_P.value
     )
     prompts = _prompts()
-    from rlhf_tf.agents import evaluation
+    from rlhf_tf.agents.language import evaluation
 
     responses = evaluation.generate(_POLICY.value, prompts, config, _MAX_PROMPT_TOKENS.value, _SEED.value)
     lines = "".join(

@@ -4,7 +4,8 @@
 
 --data holds rating records `{"prompt", "response", "score"}` with scores 0 or 1 (what the feedback store exports
 for thumbs). Writes the run directory (metrics.json with kto/eval_reward_auc, kto/eval_loss and, with --task, the
-evaluation against the starting policy), policy/ and export/policy. Every field: `rlhf_tf.agents.kto.KTOConfig`.
+evaluation against the starting policy), policy/ and export/policy.
+Every field: `rlhf_tf.agents.language.kto.KTOConfig`.
 """
 
 import dataclasses
@@ -29,7 +30,7 @@ flags.mark_flag_as_required("data")
 def main(argv):
     del argv
     common.prepare()
-    from rlhf_tf.agents import kto
+    from rlhf_tf.agents.language import kto
 
     base = kto.KTOConfig(output_dir=common.OUTPUT_DIR.value, policy=_POLICY.value, data=_DATA.value)
     changes = dict(

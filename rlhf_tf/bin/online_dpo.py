@@ -3,7 +3,7 @@
     rlhf-tf online-dpo --policy=runs/sft --reward=runs/rm --output_dir=runs/online-dpo
 
 Same run directory as `rlhf-tf ppo` (metrics.json with rl/win_rate_vs_sft_gold, rl/kl_to_reference, ...;
-samples.jsonl, policy/, export/policy). Every field: `rlhf_tf.agents.dpo.OnlineDPOConfig`.
+samples.jsonl, policy/, export/policy). Every field: `rlhf_tf.agents.language.dpo.OnlineDPOConfig`.
 """
 
 import dataclasses
@@ -20,7 +20,7 @@ _MIN_SCORE_GAP = flags.DEFINE_float("min_score_gap", None, "OnlineDPOHyperparame
 
 
 def config_from_flags():
-    from rlhf_tf.agents import dpo
+    from rlhf_tf.agents.language import dpo
 
     changes = rl_flags.hyperparameter_changes()
     for name in ("lr_schedule", "kl_coef"):
@@ -49,7 +49,7 @@ def config_from_flags():
 def main(argv):
     del argv
     common.prepare()
-    from rlhf_tf.agents import dpo
+    from rlhf_tf.agents.language import dpo
 
     rl_flags.print_summary(dpo.train_online_dpo(config_from_flags()))
 

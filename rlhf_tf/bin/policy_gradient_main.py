@@ -27,7 +27,7 @@ _CLIP_RANGE = flags.DEFINE_float("clip_range", None, "PolicyGradientHyperparamet
 
 
 def config_from_flags(algorithm):
-    from rlhf_tf.agents import policy_gradient
+    from rlhf_tf.agents.language import policy_gradient
 
     hyperparameters = policy_gradient.PolicyGradientHyperparameters(algorithm=algorithm)
     changes = rl_flags.hyperparameter_changes()
@@ -59,7 +59,7 @@ def main_for(algorithm):
     def main(argv):
         del argv
         common.prepare()
-        from rlhf_tf.agents import policy_gradient
+        from rlhf_tf.agents.language import policy_gradient
 
         rl_flags.print_summary(policy_gradient.train_policy_gradient(config_from_flags(algorithm)))
 

@@ -6,7 +6,8 @@
 
 Writes the run directory (metrics.json with rl/win_rate_vs_sft_gold, rl/kl_to_reference, rl/gold_score, ...;
 config.json, tb/, ckpt/), policy/ (for later stages), samples.jsonl (held-out prompts: policy vs starting policy)
-and export/policy. Every field: `rlhf_tf.agents.ppo.PPOConfig`, `rl.RolloutConfig` and `ppo.PPOHyperparameters`.
+and export/policy. Every field: `rlhf_tf.agents.language.ppo.PPOConfig`, `rl.RolloutConfig` and
+`ppo.PPOHyperparameters`.
 """
 
 import dataclasses
@@ -29,7 +30,7 @@ _ENTROPY_COEF = flags.DEFINE_float("entropy_coef", None, "PPOHyperparameters.ent
 
 
 def config_from_flags():
-    from rlhf_tf.agents import ppo
+    from rlhf_tf.agents.language import ppo
 
     base = ppo.PPOConfig(output_dir=common.OUTPUT_DIR.value, rollouts=rl_flags.rollout_config())
     hyperparameters = dataclasses.replace(
@@ -61,7 +62,7 @@ def config_from_flags():
 def main(argv):
     del argv
     common.prepare()
-    from rlhf_tf.agents import ppo
+    from rlhf_tf.agents.language import ppo
 
     rl_flags.print_summary(ppo.train_ppo(config_from_flags()))
 

@@ -7,7 +7,7 @@ SFT -> sample comparison pairs from the SFT policy -> label them (simulated labe
 the reward model -> PPO against it -> evaluate on 1,000 held-out prompts -> export both SavedModels. Writes
 report.md (the story in numbers, plots, before/after samples), plots/, metrics.json (rl/win_rate_vs_sft_gold,
 rl/kl_to_reference, rl/gold_score, sft/gold_score, reward/eval_accuracy, ...) and one run directory per stage.
-Rerunning the same command resumes where it stopped. Every field: `rlhf_tf.agents.quickstart.QuickstartConfig`.
+Rerunning the same command resumes where it stopped. Every field: `rlhf_tf.agents.recipes.quickstart.QuickstartConfig`.
 """
 
 from absl import flags
@@ -50,7 +50,7 @@ def config_from_flags(default_output_dir=DEFAULT_OUTPUT_DIR):
     """The `QuickstartConfig` the flags describe (also used by `rlhf-tf compare` for its shared stages)."""
     import dataclasses
 
-    from rlhf_tf.agents import quickstart
+    from rlhf_tf.agents.recipes import quickstart
     from rlhf_tf.models import policy as policy_lib
 
     network = policy_lib.PolicyConfig()
@@ -92,7 +92,7 @@ def main(argv):
         from rlhf_tf import training
 
         training.configure_cpu_devices(common.CPU_DEVICES.value)
-    from rlhf_tf.agents import quickstart
+    from rlhf_tf.agents.recipes import quickstart
 
     config = config_from_flags()
     metrics, report_path = quickstart.run_quickstart(config)

@@ -27,7 +27,7 @@ flags.mark_flag_as_required("reward")
 
 
 def rollout_config():
-    from rlhf_tf.agents import rl
+    from rlhf_tf.agents.language import rl
 
     changes = common.given(
         (

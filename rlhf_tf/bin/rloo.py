@@ -5,7 +5,7 @@
         --output_dir=runs/rloo-k8
 
 Same run directory as `rlhf-tf ppo` (metrics.json with rl/win_rate_vs_sft_gold, rl/kl_to_reference, ...;
-samples.jsonl, policy/, export/policy). The loss choices and their formulas: `rlhf_tf.agents.policy_gradient`.
+samples.jsonl, policy/, export/policy). The loss choices and their formulas: `rlhf_tf.agents.language.policy_gradient`.
 """
 
 from rlhf_tf.bin import policy_gradient_main, runner

@@ -5,7 +5,7 @@
 
 Writes the run directory (metrics.json with sft/eval_perplexity, config.json, tb/, ckpt/), policy/ (a keras-hub
 preset plus tokenizer, for later stages), samples.jsonl, and export/policy (serving SavedModel). Every field is
-documented in `rlhf_tf.agents.sft.SFTConfig`.
+documented in `rlhf_tf.agents.language.sft.SFTConfig`.
 """
 
 import dataclasses
@@ -30,7 +30,7 @@ _EXPORT = flags.DEFINE_bool("export", True, "SFTConfig.export: write export/poli
 
 
 def config_from_flags():
-    from rlhf_tf.agents import sft as sft_lib
+    from rlhf_tf.agents.language import sft as sft_lib
 
     base = sft_lib.SFTConfig(output_dir=common.OUTPUT_DIR.value)
     policy = base.policy
@@ -66,7 +66,7 @@ def config_from_flags():
 def main(argv):
     del argv
     common.prepare()
-    from rlhf_tf.agents import sft
+    from rlhf_tf.agents.language import sft
 
     common.print_metrics(sft.train_sft(config_from_flags()), ("sft/eval_perplexity", "sft/loss", "sft/samples"))
 

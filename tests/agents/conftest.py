@@ -3,7 +3,7 @@
 import pytest
 import tensorflow as tf
 
-from rlhf_tf.agents import bridge
+from rlhf_tf.agents.language import bridge
 from rlhf_tf.data import pipelines, records
 from rlhf_tf.data.tokenizers import resolve_tokenizer
 from rlhf_tf.models import sampling

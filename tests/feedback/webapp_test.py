@@ -177,7 +177,7 @@ def test_admin_sees_progress_and_agreement(setup):
 def test_control_clips_are_drawn_from_the_runs_segments(tmp_path):
     import numpy as np
 
-    from rlhf_tf.agents import preferences
+    from rlhf_tf.agents.control import preference_loop as preferences
 
     run_dir = tmp_path / "run"
     observations = np.zeros((2, 4, 5), np.float32)

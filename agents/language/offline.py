@@ -1,0 +1,178 @@
+"""What the offline preference trainers (DPO, KTO) share: data, the policy pair, cached reference log-probs, the
+loop, and the final evaluation and export.
+
+An offline trainer tokenizes its records once to fixed-shape arrays, computes the frozen reference policy's
+log-probs of every response once (so training runs one model), trains from those arrays on the shared training
+loop, and ends like the RL commands: the held-out evaluation against the starting policy (with a task), samples,
+policy/ and export/policy.
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from rlhf_tf import configs, training
+from rlhf_tf.agents.language import rl
+from rlhf_tf.data import pipelines, sources
+from rlhf_tf.models import policy as policy_lib
+
+
+@dataclasses.dataclass(frozen=True)
+class OfflineConfig:
+    """The settings every offline preference trainer takes (`dpo.DPOConfig` and `kto.KTOConfig` add their own).
+
+    Attributes:
+      output_dir: the run directory.
+      policy: the starting policy and frozen reference (SFT run directory, saved policy or keras-hub preset).
+      data: the feedback records (JSONL, TFRecord or tfds:).
+      eval_data: held-out records; empty holds out 10% of `data` (seeded).
+      format, skip_bad_records: as for every data command.
+      beta: the KL strength (temperature of the implicit reward).
+      epochs: passes over the data (sets the steps; 0: `loop.steps`).
+      learning_rate: AdamW peak learning rate (warm-up over 10% of the steps, then linear decay to 0).
+      clip_norm: global gradient-norm clipping.
+      pipeline: sequence length, prompt tokens, batch size, shuffling (one bucket: fixed shapes for XLA).
+      loop: steps, logging, checkpoints, seed.
+      task: bundled task for the final evaluation against the starting policy (gold score, win rate); "" skips it.
+      reward: optional reward run directory or SavedModel, to report the reward win rate too.
+      num_eval_prompts, max_new_tokens: the final evaluation's prompts and response budget.
+      num_samples: held-out samples shown.
+      export: write export/policy.
+      strategy: tf.distribute strategy name.
+    """
+
+    output_dir: str
+    policy: str
+    data: str
+    eval_data: str = ""
+    format: str = ""
+    skip_bad_records: bool = False
+    beta: float = 0.1
+    epochs: float = 2.0
+    learning_rate: float = 1e-4
+    clip_norm: float = 1.0
+    pipeline: pipelines.PipelineConfig = pipelines.PipelineConfig(
+        seq_len=96, max_prompt_tokens=32, batch_size=32, buckets=(96,)
+    )
+    loop: training.LoopConfig = training.LoopConfig(steps=1000, log_every=25, checkpoint_every=250)
+    task: str = "reviews"
+    reward: str = ""
+    num_eval_prompts: int = 1000
+    max_new_tokens: int = 48
+    num_samples: int = 12
+    export: bool = True
+    strategy: str = "auto"
+
+    def __post_init__(self):
+        configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
+        configs.require(bool(self.policy), "`policy` is required (the SFT run to start from).", policy=self.policy)
+        configs.require(bool(self.data), "`data` is required.", data=self.data)
+        configs.require_positive(beta=self.beta, learning_rate=self.learning_rate, clip_norm=self.clip_norm)
+        configs.require_non_negative(epochs=self.epochs)
+
+
+def load_split(config, kind):
+    """(train records, held-out records, data stats): `eval_data`, or 10% of `data` held out (seeded)."""
+    train, stats = sources.load_records(
+        config.data, config.format or None, config.skip_bad_records, config.output_dir, kind=kind
+    )
+    if config.eval_data:
+        evaluation, _ = sources.load_records(config.eval_data, config.format or None, kind=kind)
+        return train, evaluation, stats
+    order = np.random.default_rng(config.loop.seed).permutation(len(train))
+    cut = max(1, int(round(len(train) * 0.1)))
+    return [train[i] for i in order[cut:]], [train[i] for i in order[:cut]], stats
+
+
+def loop_config(config, num_train):
+    """The loop: `epochs` over the data set the steps (unless 0: `loop.steps`); evaluation four times a run."""
+    steps = config.loop.steps
+    if config.epochs:
+        steps = max(1, int(round(config.epochs * num_train / config.pipeline.batch_size)))
+    return dataclasses.replace(
+        config.loop,
+        steps=steps,
+        checkpoint_every=min(config.loop.checkpoint_every, steps),
+        log_every=min(config.loop.log_every, steps),
+        eval_every=config.loop.eval_every or max(1, steps // 4),
+    )
+
+
+def policies_and_optimizer(config, strategy, steps):
+    """(policy, frozen reference, tokenizer, AdamW with 10% linear warm-up then linear decay to 0)."""
+    with strategy.scope():
+        causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
+        reference_lm, _ = policy_lib.load_policy(config.policy, dropout=0.0)
+        warmup = max(1, steps // 10)
+        schedule = keras.optimizers.schedules.PolynomialDecay(config.learning_rate, max(1, steps - warmup), 0.0)
+        optimizer = keras.optimizers.AdamW(learning_rate=WarmUp(schedule, config.learning_rate, warmup))
+        optimizer.build(causal_lm.trainable_variables)
+    return causal_lm, reference_lm, tokenizer, optimizer
+
+
+def with_reference(dataset, reference_fn, columns):
+    """Numpy arrays of `columns` from a finite dataset, plus "reference_logprobs" from `reference_fn(batch)`."""
+    arrays = {name: [] for name in (*columns, "reference_logprobs")}
+    for batch in dataset:
+        for name in columns:
+            arrays[name].append(batch[name].numpy())
+        arrays["reference_logprobs"].append(reference_fn(batch).numpy())
+    return {name: np.concatenate(values) for name, values in arrays.items()}
+
+
+def dataset_fn(arrays, batch_size, seed):
+    """The training input: the arrays shuffled, repeated and batched per replica."""
+    count = len(next(iter(arrays.values())))
+
+    def make(input_context):
+        dataset = training.shard_for_input_pipeline(tf.data.Dataset.from_tensor_slices(arrays), input_context)
+        dataset = dataset.shuffle(count, seed=seed).repeat()
+        per_replica = training.per_replica_batch_size(batch_size, input_context)
+        return dataset.batch(per_replica, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    return make
+
+
+def evaluation_batches(arrays, batch_size):
+    return tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size)
+
+
+def finish(config, loop, causal_lm, reference_lm, tokenizer, metrics):
+    """The held-out evaluation against the starting policy (when `config.task`), samples, the saved policy and
+    export/policy; merges everything into metrics.json and returns the metrics."""
+    # The evaluation and export settings in the form the RL helpers take (no rollouts happen here).
+    settings = rl.RolloutConfig(
+        policy=config.policy,
+        reward=config.reward or "(none)",
+        task=config.task or "",
+        prompts="" if config.task else config.eval_data or config.data,
+        num_eval_prompts=config.num_eval_prompts,
+        max_prompt_tokens=config.pipeline.max_prompt_tokens,
+        max_new_tokens=config.max_new_tokens,
+    )
+    task = None
+    evaluation_prompts = []
+    if config.task:
+        _, evaluation_prompts, task = rl.load_prompts(settings)
+    reward_texts = rl.load_reward(config.reward, task) if config.reward else None
+    rl.evaluate_and_export(
+        config, loop, settings, causal_lm, reference_lm, tokenizer, evaluation_prompts, reward_texts, task, metrics
+    )
+    return metrics
+
+
+class WarmUp(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak` over `warmup` steps, then `schedule` (counted from the end of the warm-up)."""
+
+    def __init__(self, schedule, peak, warmup):
+        self.schedule, self.peak, self.warmup = schedule, peak, warmup
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warm = self.peak * (step + 1.0) / float(self.warmup)
+        return tf.where(step < self.warmup, warm, self.schedule(step - self.warmup))
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup": self.warmup}
