@@ -28,14 +28,14 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf import configs, files
+from rlhf_tf import configs, export, files, tasks, training
 from rlhf_tf.data import pipelines, reader, records
 from rlhf_tf.feedback import collect
 from rlhf_tf.feedback.labelers import BradleyTerryLabeler, gold_verdict, label_to_choice
 from rlhf_tf.feedback.store import FeedbackStore, Item, record_item_id
-from rlhf_tf.reward import trainer
+from rlhf_tf.models import policy as policy_lib
+from rlhf_tf.reward import ensemble, trainer
 
-POOL = "pool.json"
 PAIR_KEYS = ("prompts", "firsts", "seconds")
 SELECTIONS = ("disagreement", "random")
 
@@ -132,12 +132,10 @@ class ActiveConfig:
 def sample_pool(config):
     """The candidate pairs (prompts, firsts, seconds), sampled once and kept in pool.json; pairs with an empty
     response are left out (counted in the file)."""
-    path = os.path.join(config.output_dir, POOL)
+    path = training.RunPaths(config.output_dir).pool_path
     saved = files.read_json(path)
     if saved is not None:
         return saved
-    from rlhf_tf import tasks
-    from rlhf_tf.models import policy as policy_lib
 
     task = tasks.get_task(config.task)
     size = config.pool_size or 3 * config.num_labels
@@ -168,7 +166,6 @@ def sample_pool(config):
 
 def score_pairs(model, tokenizer, prompts, firsts, seconds, pipeline):
     """The ensemble's mean scores [n, 2] and its disagreement [n] about each pair (order kept)."""
-    from rlhf_tf.reward import ensemble
 
     pairs = [records.Comparison(*pair) for pair in zip(prompts, firsts, seconds)]
     scoring = dataclasses.replace(pipeline, repeat=False, shuffle_buffer=0, drop_remainder=False)
@@ -200,7 +197,6 @@ class _Asker:
     """Puts a round's pairs into the store, has them answered, and reads the answers back."""
 
     def __init__(self, config, pool, store):
-        from rlhf_tf import tasks
 
         self.config = config
         self.pool = pool
@@ -276,20 +272,21 @@ class _Asker:
             split = splits.get(record_item_id(record))
             if split is not None:
                 exported[split].append(record)
+        paths = training.RunPaths(directory)
         for split, split_records in exported.items():
-            reader.write_jsonl(os.path.join(directory, f"{split}.jsonl"), split_records)
+            path = paths.train_records_path if split == "train" else paths.eval_records_path
+            reader.write_jsonl(path, split_records)
         return {split: len(split_records) for split, split_records in exported.items()}
 
 
 def train_active(config):
     """Runs every round; returns the final metrics (also in `output_dir/metrics.json`)."""
-    from rlhf_tf.training.run_directory import RunDirectory
 
-    run_directory = RunDirectory(config.output_dir)
+    run_directory = training.RunDirectory(config.output_dir)
     run_directory.write_config(config)
     writer = run_directory.summary_writer()
     pool = sample_pool(config)
-    store = FeedbackStore(config.store or os.path.join(config.output_dir, "feedback.sqlite"))
+    store = FeedbackStore(config.store or run_directory.feedback_store_path)
     asker = _Asker(config, pool, store)
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(len(pool["prompts"]))
@@ -320,7 +317,7 @@ def train_active(config):
                     history[f"active/round_{round_index}_asked_disagreement"] = float(np.mean(priorities))
                 asker.ask(round_index, "train", chosen, priorities)
         unanswered = asker.answer(round_index)
-        round_dir = os.path.join(config.output_dir, "rounds", f"round-{round_index}")
+        round_dir = run_directory.round_dir(round_index)
         os.makedirs(round_dir, exist_ok=True)
         counts = asker.export(round_dir)
         if counts["train"] == 0 or counts["eval"] == 0:
@@ -338,9 +335,9 @@ def train_active(config):
         )
         reward_config = dataclasses.replace(
             config.reward,
-            output_dir=os.path.join(round_dir, "reward"),
-            train=os.path.join(round_dir, "train.jsonl"),
-            eval=os.path.join(round_dir, "eval.jsonl"),
+            output_dir=training.RunPaths(round_dir).child("reward"),
+            train=training.RunPaths(round_dir).train_records_path,
+            eval=training.RunPaths(round_dir).eval_records_path,
             task=config.task,
             init_from=config.policy,
             loop=dataclasses.replace(config.reward.loop, seed=config.seed),
@@ -366,13 +363,11 @@ def train_active(config):
                     tf.summary.scalar(name, final[name])
         writer.flush()
     store.close()
-    last = os.path.join(config.output_dir, "rounds", f"round-{len(budgets) - 1}", "reward")
+    last = training.RunPaths(run_directory.round_dir(len(budgets) - 1)).child("reward")
     if config.reward.export:
-        from rlhf_tf import export
-
         export.write_directory(
-            os.path.join(config.output_dir, "export", "reward"),
-            lambda temporary: shutil.copytree(os.path.join(last, "export", "reward"), temporary),
+            run_directory.export_dir("reward"),
+            lambda temporary: shutil.copytree(training.RunPaths(last).export_dir("reward"), temporary),
         )
     final = {name: value for name, value in final.items() if isinstance(value, (int, float))}
     final.update(history)

@@ -17,13 +17,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf import configs, files, training
+from rlhf_tf import configs, export, files, tasks, training
 from rlhf_tf.data import pipelines, sources
 from rlhf_tf.data.tokenizers import resolve_tokenizer
 from rlhf_tf.models import policy as policy_lib
-from rlhf_tf.reward import losses, metrics, models
-
-LABELER_REPORT = "labeler.json"
+from rlhf_tf.reward import ensemble, losses, metrics, models
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,7 +144,6 @@ def _member(config, tokenizer_spec):
 def build_model(config, tokenizer_spec):
     """(reward model, tokenizer): one `LanguageRewardModel`, or a `RewardEnsemble` of `ensemble_size` of them
     (members differ in their head's initialisation, and in their backbone's too when built fresh)."""
-    from rlhf_tf.reward import ensemble
 
     members = [_member(config, tokenizer_spec) for _ in range(config.ensemble_size)]
     tokenizer = members[0][1]
@@ -179,7 +176,7 @@ def preference_loss(model, batch, config, kind, training_mode, example_weights=N
 
 def _labeler_report(spec):
     for item in sources.split_specs(spec):
-        candidate = os.path.join(os.path.dirname(os.path.abspath(item)), LABELER_REPORT)
+        candidate = training.RunPaths(os.path.dirname(os.path.abspath(item))).labeler_report_path
         if os.path.exists(candidate):
             return files.read_json(candidate)
     return None
@@ -195,7 +192,6 @@ def evaluation_functions(model, config, kind):
 
     @tf.function
     def spread(batch):
-        from rlhf_tf.reward import ensemble
 
         members = model.member_scores({"token_ids": batch["token_ids"], "padding_mask": batch["padding_mask"]})
         return ensemble.disagreement(members[:, :, 0], members[:, :, 1])
@@ -281,8 +277,6 @@ def fit_reward(config):
     tokenizer_spec = config.tokenizer or "byte"
     gold_score = None
     if config.task:
-        from rlhf_tf import tasks
-
         task = tasks.get_task(config.task)
         gold_score = task.gold_score
         if not config.tokenizer and not config.init_from:
@@ -306,8 +300,6 @@ def fit_reward(config):
     def loss_fn(batch):
         weights = None
         if config.ensemble_size > 1:
-            from rlhf_tf.reward import ensemble
-
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             weights = ensemble.bootstrap_weights(
                 config.loop.seed * 1000 + replica, loop.step, config.ensemble_size, tf.shape(batch["tie"])[0]
@@ -356,13 +348,11 @@ def fit_reward(config):
     final["reward/normalization_mean"] = float(model.reward_mean.numpy())
     final["reward/normalization_std"] = float(model.reward_std.numpy())
     if run_directory.chief:
-        metrics.reliability_plot(summary["bins"], os.path.join(config.output_dir, "reliability.png"))
-        files.atomic_write_json(os.path.join(config.output_dir, "calibration.json"), {"bins": summary["bins"]})
+        metrics.reliability_plot(summary["bins"], run_directory.reliability_plot_path)
+        files.atomic_write_json(run_directory.calibration_path, {"bins": summary["bins"]})
         # Save the normalisation with the weights (readable with tf.train.Checkpoint(model=...).read).
-        tf.train.Checkpoint(model=model).write(os.path.join(config.output_dir, "ckpt", "final-with-normalization"))
+        tf.train.Checkpoint(model=model).write(run_directory.final_reward_checkpoint)
         if config.export:
-            from rlhf_tf import export
-
             export.export_reward(
                 model,
                 tokenizer,
@@ -371,7 +361,7 @@ def fit_reward(config):
                 config.pipeline.max_prompt_tokens,
             )
         files.atomic_write_json(
-            os.path.join(config.output_dir, "reward_model.json"),
+            run_directory.reward_model_description_path,
             {
                 "tokenizer": tokenizer.config(),
                 "kind": kind,

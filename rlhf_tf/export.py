@@ -14,6 +14,7 @@ import os
 
 import tensorflow as tf
 
+from rlhf_tf.data import pipelines
 from rlhf_tf.models import sampling
 
 
@@ -30,7 +31,6 @@ class PolicyServer(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt")])
     def serve(self, prompt):
-        from rlhf_tf.data import pipelines
 
         ids, mask, _ = pipelines.tokenize_prompts(
             self._tokenizer, prompt, self._max_prompt_tokens, (self._max_prompt_tokens,)
@@ -65,7 +65,6 @@ class RewardServer(tf.Module):
         ]
     )
     def serve(self, prompt, response):
-        from rlhf_tf.data import pipelines
 
         sequences, _, _ = pipelines.join_prompt_and_response(
             self._tokenizer.tokenize(prompt),
@@ -103,7 +102,6 @@ class BestOfNServer(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt")])
     def serve(self, prompt):
         repeated = tf.repeat(prompt, self._n)
-        from rlhf_tf.data import pipelines
 
         ids, mask, _ = pipelines.tokenize_prompts(
             self._tokenizer, repeated, self._max_prompt_tokens, (self._max_prompt_tokens,)

@@ -1,12 +1,17 @@
 """Tiny problems and fakes shared by tests, benchmarks and notebooks. Production code never imports this."""
 
 import contextlib
+import re
+import threading
 
 import keras
+import keras_hub
 import numpy as np
 import tensorflow as tf
 
 from rlhf_tf import training
+from rlhf_tf.feedback import store as store_lib
+from rlhf_tf.feedback import webapp
 
 
 def regression_data(num_examples=512, features=8, seed=0):
@@ -93,7 +98,6 @@ def tiny_gpt2_preset(directory):
 
     Stands in for the hub presets users pass by name, which cannot be downloaded here.
     """
-    import keras_hub
 
     vocabulary = {"<|endoftext|>": 0, "a": 1, "b": 2, "Ġ": 3, "ab": 4, "Ġa": 5}
     tokenizer = keras_hub.models.GPT2Tokenizer(vocabulary=vocabulary, merges=["a b", "Ġ a"])
@@ -112,7 +116,6 @@ def tiny_gpt2_preset(directory):
 
 def tiny_causal_lm(vocabulary_size, seed=0, hidden_dim=16, num_layers=1, max_sequence_length=32):
     """A 1-layer keras-hub GPT-2 causal LM without dropout or preprocessor, seeded (tests and notebooks)."""
-    import keras_hub
 
     keras.utils.set_random_seed(seed)
     backbone = keras_hub.models.GPT2Backbone(
@@ -132,11 +135,6 @@ def person_answering_by_gold(store_path, name="ann"):
     """A scripted person labelling through the labeling app's HTTP interface while the block runs: they answer
     every item shown to them as its producer's gold verdict says (`metadata["gold_preferred"]`: 0 left, 1 right,
     None a tie). Yields a dict whose "answered" count is final once the block exits."""
-    import re
-    import threading
-
-    from rlhf_tf.feedback import store as store_lib
-    from rlhf_tf.feedback import webapp
 
     with store_lib.FeedbackStore(store_path) as store:
         token = store.add_labeler(name)

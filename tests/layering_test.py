@@ -83,3 +83,73 @@ def test_no_tf_keras_in_our_code():
         if path.name != "keras_setup.py" and _TF_KERAS_USE.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+CONTRACTS_MODULE = pathlib.Path("rlhf_tf/training/run_directory.py")
+
+
+def _run_directory_entries(root):
+    """The entry names the contracts module declares in ENTRIES (read from its source, without importing TF)."""
+    tree = ast.parse((root / CONTRACTS_MODULE).read_text(encoding="utf-8"))
+    constants = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
+            constants[node.targets[0].id] = node.value.value
+        if isinstance(node, ast.Assign) and node.targets[0].id == "ENTRIES":
+            names = [element.id for element in node.value.elts]
+    return {constants[name] for name in names}
+
+
+def _is_path_join(call):
+    function = call.func
+    return (
+        isinstance(function, ast.Attribute)
+        and function.attr == "join"
+        and (isinstance(function.value, ast.Attribute) and function.value.attr in ("path", "gfile"))
+    )
+
+
+def path_literal_violations(root=ROOT):
+    """["<file>:<line> <literal>", ...] for run-directory entries spelled outside the contracts module: a known
+    entry name given to os.path.join (or tf.io.gfile.join), or any string that starts with "<entry>/"."""
+    entries = _run_directory_entries(root)
+    violations = []
+    for folder in ("rlhf_tf", "agents", "reward"):
+        for path in sorted((root / folder).rglob("*.py")):
+            relative = path.relative_to(root)
+            if relative == CONTRACTS_MODULE:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+            for node in ast.walk(tree):
+                literals = []
+                if isinstance(node, ast.Call) and _is_path_join(node):
+                    literals = [
+                        arg.value
+                        for arg in node.args
+                        if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value in entries
+                    ]
+                elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                    literals = [node.value for entry in entries if node.value.startswith(entry + "/")]
+                violations += [f"{relative}:{node.lineno} {literal}" for literal in literals]
+    return violations
+
+
+def test_run_directory_paths_are_named_only_in_the_contracts_module():
+    assert path_literal_violations() == []
+
+
+def test_a_planted_run_directory_literal_fails(tmp_path):
+    (tmp_path / CONTRACTS_MODULE).parent.mkdir(parents=True)
+    (tmp_path / CONTRACTS_MODULE).write_text((ROOT / CONTRACTS_MODULE).read_text(encoding="utf-8"))
+    for folder in ("agents/language", "reward"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "agents/language/planted.py").write_text(
+        'import os\n\n\ndef f(run):\n    return os.path.join(run, "ckpt", "final-with-normalization")\n'
+    )
+    (tmp_path / "reward/planted.py").write_text('SEGMENTS = "segments/round-0.npz"\n')
+    assert path_literal_violations(tmp_path) == [
+        "agents/language/planted.py:5 ckpt",
+        "agents/language/planted.py:5 final-with-normalization",
+        "reward/planted.py:1 segments/round-0.npz",
+    ]

@@ -21,7 +21,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf import configs, files
+from rlhf_tf import configs, files, training
 from rlhf_tf.feedback import labelers as labelers_lib
 from rlhf_tf.feedback import store as store_lib
 from rlhf_tf.reward import ensemble as ensemble_lib
@@ -85,9 +85,10 @@ class LabelRounds:
     """
 
     def __init__(self, run_dir, teacher=None, store_path="", source="", env_name="", fixed_horizon=True):
-        self.segment_dir = os.path.join(run_dir, "segments")
+        self.paths = training.RunPaths(run_dir)
+        self.segment_dir = self.paths.segments_dir
         os.makedirs(self.segment_dir, exist_ok=True)
-        self.store = store_lib.FeedbackStore(store_path or os.path.join(run_dir, "feedback.sqlite"))
+        self.store = store_lib.FeedbackStore(store_path or self.paths.feedback_store_path)
         self.teacher = teacher
         self.source = source or os.path.abspath(run_dir)
         self.env_name = env_name
@@ -103,7 +104,7 @@ class LabelRounds:
 
     def segments(self, round_number):
         if round_number not in self._segments:
-            with np.load(os.path.join(self.segment_dir, f"round-{round_number}.npz")) as data:
+            with np.load(self.paths.segments_path(round_number)) as data:
                 self._segments[round_number] = {name: data[name] for name in data.files}
         return self._segments[round_number]
 
@@ -112,7 +113,7 @@ class LabelRounds:
         used = np.unique(pairs)
         remap = {int(old): new for new, old in enumerate(used)}
         kept = {name: values[used] for name, values in segments.items()}
-        path = os.path.join(self.segment_dir, f"round-{round_number}.npz")
+        path = self.paths.segments_path(round_number)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **kept)
         files.atomic_write_bytes(path, buffer.getvalue())
@@ -133,6 +134,10 @@ class LabelRounds:
                     ),
                 },
                 priority=float(priority),
+                # What the labeling app draws the clips from (people never see the true rewards).
+                attachments=tuple(
+                    store_lib.encode_arrays({"observations": segments["observations"][index]}) for index in (a, b)
+                ),
             )
             for (a, b), priority in zip(pairs, priorities)
         ]

@@ -22,8 +22,10 @@ import math
 import os
 import time
 
+import gym
 import numpy as np
 import tensorflow as tf
+from tf_agents.policies import policy_saver
 
 from rlhf_tf import configs, files, plots, training
 from rlhf_tf import export as export_lib
@@ -32,6 +34,7 @@ from rlhf_tf.agents.control import preference_loop as preferences
 from rlhf_tf.envs import control as control_envs
 from rlhf_tf.errors import UserInputError
 from rlhf_tf.feedback import labelers as labelers_lib
+from rlhf_tf.reward import adversarial as irl
 from rlhf_tf.reward import segment_preference
 
 DEMONSTRATIONS_FILE = "demonstrations.jsonl"
@@ -380,8 +383,6 @@ def train_control(config):
             environment_features=observation_size,
         )
     if config.reward == "adversarial":
-        from rlhf_tf.reward import adversarial as irl
-
         expert, absorbing = demonstrations, None
         if fixed:
             # The demonstrator never reaches the fixed horizon's failed state: it is always among the agent's
@@ -523,14 +524,12 @@ def _reward_function(kind, learned, adversarial):
 
 
 def _time_limit(env_name):
-    import gym
 
     return gym.spec(env_name).max_episode_steps or 1000
 
 
 def export_policy(policy, path, train_step=None):
     """Saves `policy` with TF-Agents' PolicySaver (the CONTRACTS.md control-policy layout), atomically."""
-    from tf_agents.policies import policy_saver
 
     saver = policy_saver.PolicySaver(policy, batch_size=None, train_step=train_step)
     # `distribution` returns TFP distribution objects, and decoding their TypeSpecs at load time needs
@@ -565,5 +564,5 @@ def plot_learning_curves(run_directory, train_horizon=None, eval_horizon=None):
         twin.plot([env_steps.get(step, step) for step in accuracy_steps], accuracy, "g.", label="reward accuracy")
         twin.set_ylabel("reward model accuracy on labels")
     axes[1].set_xlabel("environment steps")
-    path = os.path.join(run_directory.path, training.PLOTS_DIR, "learning_curves.png")
+    path = run_directory.plot_path("learning_curves.png")
     return plots.save_png(figure, path)

@@ -14,10 +14,11 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf import configs, files, training
+from rlhf_tf import configs, export, files, training
 from rlhf_tf.agents.language import evaluation, rl
 from rlhf_tf.data import pipelines
 from rlhf_tf.models import sampling
+from rlhf_tf.reward import loading as reward_loading
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,16 +99,14 @@ def run_best_of_n(config, reward_fn=None):
     for name, texts in (("response_length", ours), ("sft_response_length", theirs)):
         metrics[f"rl/{name}"] = float(np.mean(tokenizer.tokenize(texts).row_lengths().numpy()))
     files.atomic_write_text(
-        os.path.join(config.output_dir, "samples.jsonl"),
+        run_directory.samples_path,
         "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows[: config.num_samples]),
     )
     if config.export and r.reward != "gold" and reward_fn is None:
-        from rlhf_tf import export
-
         export.export_best_of_n(
             causal_lm,
             tokenizer,
-            rl.reward_saved_model_path(r.reward),
+            reward_loading.saved_model_path(r.reward),
             run_directory.export_dir("policy"),
             config.n,
             sampling.SamplingConfig(max_new_tokens=r.max_new_tokens),

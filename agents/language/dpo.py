@@ -22,7 +22,7 @@ import tensorflow as tf
 from rlhf_tf import configs, training
 from rlhf_tf.agents.language import dpo_losses, offline, rl
 from rlhf_tf.data import pipelines
-from rlhf_tf.models import transformer
+from rlhf_tf.models import sampling, transformer
 
 
 def sequence_logprobs(backbone, token_ids, padding_mask, response_mask, dtype=None):
@@ -210,7 +210,6 @@ class OnlineDPOLearner:
 
     @staticmethod
     def _logprobs(backbone, batch):
-        from rlhf_tf.models import sampling
 
         outputs = sampling.teacher_forced(
             backbone, batch["prompt_ids"], batch["prompt_mask"], batch["response_ids"], batch["response_mask"]

@@ -14,7 +14,9 @@ import os
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the WordPiece ops of exported tokenizers)
 
+from rlhf_tf.agents.language import sft
 from rlhf_tf.data import pipelines
 from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.models import sampling
@@ -107,12 +109,9 @@ def generate(policy, prompts, sampling_config, max_prompt_tokens=32, seed=0):
     """One response per prompt from a policy path: a run directory (its policy/), a saved policy or keras-hub preset
     (sampled with `sampling_config`), or a policy SavedModel (sampled with the settings it was exported with)."""
     if os.path.exists(os.path.join(policy, "saved_model.pb")):
-        import tensorflow_text  # noqa: F401  (registers the WordPiece ops the SavedModel uses)
-
         loaded = tf.saved_model.load(policy)
         out = loaded.signatures["serving_default"](prompt=tf.constant(prompts))["response"].numpy()
         return [text.decode("utf-8", "replace") for text in out]
-    from rlhf_tf.agents.language import sft
 
     causal_lm, tokenizer = policy_lib.load_policy(policy, dropout=0.0)
     responses = []

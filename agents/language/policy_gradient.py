@@ -36,7 +36,8 @@ class PolicyGradientHyperparameters:
         rate on the bundled task.
       minibatch_size: responses per gradient step (a multiple of k keeps groups whole; not required).
       clip_range: epsilon of the clipped ratio.
-      kl_coef: weight of the KL to the reference (0: no reference pass at all); None: 0.1 for GRPO, else 0.05.
+      kl_coef: weight of the KL to the reference (0: no reference pass at all); None: the algorithm's entry in
+        `rl.KL_COEF_DEFAULTS`.
       kl_in_reward: subtract the sequence KL from the score (True) or add the k3 estimator to the loss (False);
         None: in the loss for GRPO, in the reward for RLOO and REINFORCE.
       loss_normalization: "sequence", "token" or "constant" (see the module docstring).
@@ -71,7 +72,7 @@ class PolicyGradientHyperparameters:
     def __post_init__(self):
         configs.require_choice("algorithm", self.algorithm, ALGORITHMS)
         if self.kl_coef is None:
-            object.__setattr__(self, "kl_coef", 0.1 if self.algorithm == "grpo" else 0.05)
+            object.__setattr__(self, "kl_coef", rl.KL_COEF_DEFAULTS[self.algorithm])
         if self.kl_in_reward is None:
             object.__setattr__(self, "kl_in_reward", self.algorithm != "grpo")
         configs.require_choice("loss_normalization", self.loss_normalization, grpo_losses.NORMALIZATIONS)

@@ -27,9 +27,9 @@ import tensorflow as tf
 
 from rlhf_tf import configs, ops, training
 from rlhf_tf.agents.language import ppo_losses, rl
-from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.models import sampling, transformer
 from rlhf_tf.models.value import ValueHead
+from rlhf_tf.reward import loading as reward_loading
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +45,7 @@ class PPOHyperparameters:
       vf_coef: weight of the value loss.
       entropy_coef: weight of the entropy bonus.
       gamma, lam: GAE discount and lambda.
-      kl_coef: initial KL penalty coefficient.
+      kl_coef: the KL penalty coefficient (`rl.KL_COEF_DEFAULTS`); the adaptive controller's start with `target_kl`.
       target_kl: adaptive controller's target KL per response (nats); 0 keeps kl_coef fixed.
       kl_horizon: the adaptive controller's horizon (responses).
       missing_end_penalty: subtracted from the score of a response that never emits the end token.
@@ -70,7 +70,7 @@ class PPOHyperparameters:
     entropy_coef: float = 0.0
     gamma: float = 1.0
     lam: float = 0.95
-    kl_coef: float = 0.05
+    kl_coef: float = rl.KL_COEF_DEFAULTS["ppo"]
     target_kl: float = 0.0
     kl_horizon: float = 10_000.0
     missing_end_penalty: float = 1.0
@@ -293,8 +293,16 @@ class PPOLearner:
         batch, statistics = self.prepare(rollout)
         result = self.optimize(batch, iteration)
         if h.target_kl:
-            controller = ppo_losses.AdaptiveKLController(float(self.kl_coef.numpy()), h.target_kl, h.kl_horizon)
-            self.kl_coef.assign(controller.update(statistics["kl"], int(rollout["reward"].shape[0])))
+            # The controller's one piece of state is the coefficient, a checkpointed variable.
+            self.kl_coef.assign(
+                ppo_losses.adaptive_kl_coef(
+                    float(self.kl_coef.numpy()),
+                    statistics["kl"],
+                    h.target_kl,
+                    int(rollout["reward"].shape[0]),
+                    h.kl_horizon,
+                )
+            )
         result.update(statistics)
         result.update(
             kl_coef=float(self.kl_coef.numpy()),
@@ -329,32 +337,7 @@ class PPOConfig(rl.RunConfig):
 
 def load_value_init(spec, strategy):
     """(backbone, head) of a reward run directory's model, for `value_model="reward"`."""
-    import os
-
-    from rlhf_tf import files
-    from rlhf_tf.errors import UserInputError
-    from rlhf_tf.reward import trainer
-
-    config_path = os.path.join(os.fspath(spec), "config.json")
-    saved = files.read_json(config_path)
-    if not saved or not os.path.exists(os.path.join(spec, "ckpt", "final-with-normalization.index")):
-        raise UserInputError(
-            f"value_model='reward' needs the reward run directory (config.json and ckpt/). Received: reward={spec}"
-        )
-    if saved.get("ensemble_size", 1) != 1:
-        raise UserInputError(f"value_model='reward' needs a single reward model, not an ensemble. Received: {spec}")
-    model_fields = {k: v for k, v in saved["model"].items() if not k.startswith("_")}
-    reward_config = trainer.RewardConfig(
-        output_dir=spec,
-        train=saved["train"],
-        init_from=saved.get("init_from", ""),
-        tokenizer=saved.get("tokenizer", ""),
-        model=policy_lib.PolicyConfig(**model_fields),
-    )
-    with strategy.scope():
-        model, _ = trainer.build_model(reward_config, reward_config.tokenizer or "byte")
-        model.build()
-    tf.train.Checkpoint(model=model).read(os.path.join(spec, "ckpt", "final-with-normalization")).expect_partial()
+    model = reward_loading.load_model(spec, strategy)
     head = ValueHead(model.backbone.hidden_dim, name="value_head")
     head.build((None, None, model.backbone.hidden_dim))
     head.dense.set_weights(model.head.get_weights())

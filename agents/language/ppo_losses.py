@@ -3,7 +3,6 @@
 Shapes are [batch, response_length] with a response `mask` unless stated.
 """
 
-import dataclasses
 import math
 
 import tensorflow as tf
@@ -64,34 +63,19 @@ def value_loss(values, old_values, returns, mask, clip_range=0.2):
     return loss * tf.cast(mask, tf.float32)
 
 
-@dataclasses.dataclass
-class FixedKLController:
-    """A constant KL coefficient."""
+def adaptive_kl_coef(kl_coef, observed_kl, target, steps, horizon=10_000.0):
+    """Ziegler et al. (2019)'s adaptive KL coefficient after one batch:
+    beta <- beta * (1 + clip(KL / target - 1, -0.2, 0.2) * steps / horizon).
 
-    value: float
-
-    def update(self, observed_kl, steps):
-        del observed_kl, steps
-        return self.value
-
-
-@dataclasses.dataclass
-class AdaptiveKLController:
-    """Ziegler et al. (2019): beta <- beta * (1 + clip(KL / target - 1, -0.2, 0.2) * steps / horizon).
-
-    Attributes:
-      value: the current coefficient.
-      target: the KL (nats per response) to hold.
-      horizon: how many samples the adjustment is spread over.
+    Args:
+      kl_coef: the current coefficient beta.
+      observed_kl: the batch's mean KL (nats per response).
+      target: the KL to hold.
+      steps: responses in the batch.
+      horizon: how many responses the adjustment is spread over.
     """
-
-    value: float
-    target: float
-    horizon: float = 10_000.0
-
-    def update(self, observed_kl, steps):
-        error = min(max(observed_kl / self.target - 1.0, -0.2), 0.2)
-        self.value *= 1.0 + error * steps / self.horizon
-        if not math.isfinite(self.value):
-            raise FloatingPointError(f"The KL coefficient diverged. Received: observed_kl={observed_kl}")
-        return self.value
+    error = min(max(observed_kl / target - 1.0, -0.2), 0.2)
+    value = kl_coef * (1.0 + error * steps / horizon)
+    if not math.isfinite(value):
+        raise FloatingPointError(f"The KL coefficient diverged. Received: observed_kl={observed_kl}")
+    return value

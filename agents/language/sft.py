@@ -9,13 +9,12 @@ TensorBoard and metrics.json, and saves the policy (keras-hub preset + tokenizer
 import dataclasses
 import logging
 import math
-import os
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf import configs, training
+from rlhf_tf import configs, export, files, tasks, training
 from rlhf_tf.data import pipelines, sources
 from rlhf_tf.data.tokenizers import resolve_tokenizer
 from rlhf_tf.models import policy as policy_lib
@@ -99,8 +98,6 @@ def _data(config):
             evaluation, train = train[:cut], train[cut:]
         tokenizer = resolve_tokenizer(config.tokenizer or "byte")
     else:
-        from rlhf_tf import tasks
-
         task = tasks.get_task(config.task)
         train = task.demonstrations(config.num_examples)
         evaluation = task.held_out_demonstrations(config.num_eval_examples)
@@ -209,12 +206,10 @@ def train_sft(config):
     metrics.update(data_stats)
     run_directory = loop.run_directory
     if run_directory.chief:
-        policy_lib.save_policy(os.path.join(config.output_dir, policy_lib.POLICY_DIR), causal_lm, tokenizer)
+        policy_lib.save_policy(training.RunPaths(config.output_dir).policy_dir, causal_lm, tokenizer)
         if config.num_samples:
             metrics.update(_write_samples(config, causal_lm, tokenizer, evaluation, run_directory))
         if config.export:
-            from rlhf_tf import export
-
             export.export_policy(
                 causal_lm,
                 tokenizer,
@@ -227,7 +222,6 @@ def train_sft(config):
 
 
 def _write_samples(config, causal_lm, tokenizer, evaluation, run_directory):
-    from rlhf_tf import files
 
     prompts = [demo.prompt for demo in evaluation[: config.num_samples]]
     samples = sample_completions(
@@ -240,7 +234,7 @@ def _write_samples(config, causal_lm, tokenizer, evaluation, run_directory):
     )
     lines = [{"prompt": prompt, "completion": completion, "ended": ended} for prompt, completion, ended in samples]
     files.atomic_write_text(
-        os.path.join(config.output_dir, "samples.jsonl"),
+        training.RunPaths(config.output_dir).samples_path,
         "".join(__import__("json").dumps(line, ensure_ascii=False) + "\n" for line in lines),
     )
     with run_directory.summary_writer().as_default():
@@ -248,8 +242,6 @@ def _write_samples(config, causal_lm, tokenizer, evaluation, run_directory):
         tf.summary.text("sft/samples", "| prompt | completion |\n|---|---|\n" + table, step=config.loop.steps)
     result = {"sft/samples_ended": float(np.mean([ended for _, _, ended in samples]))}
     if config.task and not config.data:
-        from rlhf_tf import tasks
-
         gold = tasks.get_task(config.task).gold_score([p for p, _, _ in samples], [c for _, c, _ in samples])
         result["sft/samples_gold_score"] = float(np.mean(gold))
     return result

@@ -67,8 +67,8 @@ def method_config(method, stage, shared_dirs, output_dir, settings, seed):
         base = dpo.DPOConfig(output_dir=output_dir, policy=shared_dirs["sft"], data="x")
         return dataclasses.replace(
             base,
-            data=os.path.join(labels, "train.jsonl"),
-            eval_data=os.path.join(labels, "eval.jsonl"),
+            data=training.RunPaths(labels).train_records_path,
+            eval_data=training.RunPaths(labels).eval_records_path,
             reward=shared_dirs["reward"],
             num_eval_prompts=rollouts.num_eval_prompts,
             max_new_tokens=rollouts.max_new_tokens,

@@ -130,12 +130,12 @@ def write_report(output_dir, stage_dirs, metrics, title="RLHF run", timings=None
       metrics: the combined flat metrics (rl/..., sft/..., reward/...).
       timings: optional {stage: (seconds, run directory)}.
     """
-    plots_dir = os.path.join(output_dir, training.PLOTS_DIR)
+    plots_dir = training.RunPaths(output_dir).plots_dir
     os.makedirs(plots_dir, exist_ok=True)
     rl_dir = stage_dirs.get("rl")
-    rl_scalars = training.read_scalars(os.path.join(rl_dir, "tb")) if rl_dir else {}
+    rl_scalars = training.read_scalars(training.RunPaths(rl_dir).tensorboard_dir) if rl_dir else {}
     reward_dir = stage_dirs.get("reward")
-    reward_scalars = training.read_scalars(os.path.join(reward_dir, "tb")) if reward_dir else {}
+    reward_scalars = training.read_scalars(training.RunPaths(reward_dir).tensorboard_dir) if reward_dir else {}
     plot_paths = []
     if rl_scalars:
         plot_paths += plot_rl(rl_scalars, metrics, plots_dir)
@@ -191,7 +191,7 @@ def write_report(output_dir, stage_dirs, metrics, title="RLHF run", timings=None
         lines += ["## Plots", ""]
         lines += [f"![{os.path.basename(path)}]({training.PLOTS_DIR}/{os.path.basename(path)})" for path in plot_paths]
         lines.append("")
-    samples = _read_jsonl(os.path.join(rl_dir, "samples.jsonl")) if rl_dir else []
+    samples = _read_jsonl(training.RunPaths(rl_dir).samples_path) if rl_dir else []
     if samples:
         lines += [
             "## Before and after (held-out prompts)",
@@ -214,6 +214,6 @@ def write_report(output_dir, stage_dirs, metrics, title="RLHF run", timings=None
         lines.append("")
     if seed is not None:
         lines += [f"Seed: {seed}. Every stage's full configuration is in its run directory's config.json.", ""]
-    path = os.path.join(output_dir, "report.md")
+    path = training.RunPaths(output_dir).report_path
     files.atomic_write_text(path, "\n".join(lines))
     return path, flagged

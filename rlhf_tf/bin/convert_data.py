@@ -30,6 +30,7 @@ flags.mark_flags_as_required(["data", "output"])
 
 def convert(data, output, format=None, num_shards=1, compression="", skip_bad_records=False):
     """Converts and returns a one-line summary."""
+    from rlhf_tf import training
     from rlhf_tf.data import reader, sources, tfrecord
 
     output_dir = os.path.dirname(os.path.abspath(output))
@@ -44,7 +45,7 @@ def convert(data, output, format=None, num_shards=1, compression="", skip_bad_re
     if stats["data/rejected_records"]:
         summary += (
             f"; skipped {stats['data/rejected_records']} bad records "
-            f"(see {os.path.join(output_dir, sources.REJECTED_FILE)})"
+            f"(see {training.RunPaths(output_dir).rejected_records_path})"
         )
     return summary
 

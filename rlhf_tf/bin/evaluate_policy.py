@@ -32,10 +32,10 @@ flags.mark_flag_as_required("policy")
 
 def _run_setting(path, name):
     """A setting of the RL run that produced `path` (its config.json), or ''."""
-    from rlhf_tf import files
+    from rlhf_tf import files, training
 
     for directory in (path, os.path.dirname(os.path.dirname(os.path.normpath(path)))):
-        config = files.read_json(os.path.join(directory, "config.json")) or {}
+        config = files.read_json(training.RunPaths(directory).config_path) or {}
         value = config.get("rollouts", {}).get(name, "")
         if value:
             return value

@@ -6,8 +6,6 @@
 (reward/accuracy, reward/ece, reward/loss, reward/pairs), calibration.json and reliability.png.
 """
 
-import os
-
 import numpy as np
 from absl import flags
 
@@ -20,32 +18,21 @@ flags.mark_flags_as_required(["model", "data"])
 
 
 def evaluate(model_path, data, output_dir, format=None, batch_size=256):
-    import tensorflow as tf
 
     from rlhf_tf import files
     from rlhf_tf.data import sources
-    from rlhf_tf.errors import UserInputError
-    from rlhf_tf.reward import metrics
+    from rlhf_tf.reward import loading, metrics
 
-    saved = model_path
-    if not os.path.exists(os.path.join(saved, "saved_model.pb")):
-        saved = os.path.join(model_path, "export", "reward")
-    if not os.path.exists(os.path.join(saved, "saved_model.pb")):
-        raise UserInputError(f"No reward SavedModel at the path or in its export/reward. Received: {model_path}")
+    score = loading.load_scorer(model_path)
     pairs, _ = sources.load_records(data, format, kind="comparison")
-    loaded = tf.saved_model.load(saved)
-    serve = loaded.signatures["serving_default"]
 
     def scores(prompts, responses):
-        out = []
-        for start in range(0, len(prompts), batch_size):
-            out.append(
-                serve(
-                    prompt=tf.constant(prompts[start : start + batch_size]),
-                    response=tf.constant(responses[start : start + batch_size]),
-                )["score"].numpy()
-            )
-        return np.concatenate(out)
+        return np.concatenate(
+            [
+                score(prompts[start : start + batch_size], responses[start : start + batch_size])
+                for start in range(0, len(prompts), batch_size)
+            ]
+        )
 
     prompts = [pair.prompt for pair in pairs]
     chosen = scores(prompts, [pair.chosen for pair in pairs])
@@ -63,8 +50,8 @@ def evaluate(model_path, data, output_dir, format=None, batch_size=256):
 
     run_directory = RunDirectory(output_dir)
     run_directory.update_metrics(result)
-    files.atomic_write_json(os.path.join(output_dir, "calibration.json"), {"bins": summary["bins"]})
-    metrics.reliability_plot(summary["bins"], os.path.join(output_dir, "reliability.png"))
+    files.atomic_write_json(run_directory.calibration_path, {"bins": summary["bins"]})
+    metrics.reliability_plot(summary["bins"], run_directory.reliability_plot_path)
     return result
 
 

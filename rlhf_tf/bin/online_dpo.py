@@ -11,6 +11,7 @@ import dataclasses
 from absl import flags
 
 from rlhf_tf.bin import common, rl_flags, runner
+from rlhf_tf.errors import UserInputError
 
 _BETA = flags.DEFINE_float("beta", None, "OnlineDPOHyperparameters.beta.")
 _LOSS = flags.DEFINE_enum("loss", None, ["sigmoid", "ipo", "hinge"], "OnlineDPOHyperparameters.loss.")
@@ -23,8 +24,13 @@ def config_from_flags():
     from rlhf_tf.agents.language import dpo
 
     changes = rl_flags.hyperparameter_changes()
-    for name in ("lr_schedule", "kl_coef"):
-        changes.pop(name, None)
+    refused = sorted(name for name in ("lr_schedule", "kl_coef") if name in changes)
+    if refused:
+        # DPO's beta is its KL strength, and its learning rate is constant: a given flag is never silently dropped.
+        raise UserInputError(
+            "online-dpo has no KL coefficient (its --beta sets the strength of the KL constraint) and a constant "
+            f"learning rate. Received: {', '.join(f'--{name}={changes[name]}' for name in refused)}"
+        )
     hyperparameters = dataclasses.replace(
         dpo.OnlineDPOHyperparameters(),
         **changes,

@@ -13,7 +13,13 @@ NUM_EVAL_PROMPTS = flags.DEFINE_integer("num_eval_prompts", None, "RolloutConfig
 MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", None, "RolloutConfig.max_new_tokens: response budget.")
 TEMPERATURE = flags.DEFINE_float("temperature", None, "RolloutConfig.temperature of rollouts.")
 LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Learning rate of the policy update.")
-KL_COEF = flags.DEFINE_float("kl_coef", None, "Initial KL penalty coefficient against the starting policy.")
+KL_COEF = flags.DEFINE_float(
+    "kl_coef",
+    None,
+    "KL coefficient against the starting policy; default per command (rl.KL_COEF_DEFAULTS): ppo 0.1 (per-token "
+    "penalty in the reward; the adaptive controller's start with --target_kl), grpo 0.1 (k3 loss term), rloo and "
+    "reinforce 0.05 (sequence KL subtracted from the score). online-dpo has no KL term and refuses the flag.",
+)
 LENGTH_PENALTY = flags.DEFINE_float(
     "length_penalty", None, "Length control: score lost per response token beyond --length_target (0: off)."
 )

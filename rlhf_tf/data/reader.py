@@ -17,6 +17,7 @@ import uuid
 
 import tensorflow as tf
 
+from rlhf_tf import files
 from rlhf_tf.data import formats
 from rlhf_tf.errors import UserInputError
 
@@ -273,7 +274,6 @@ def read_jsonl(path, format=None, on_error="raise", rejected=None, max_line_byte
 
 def write_jsonl(path, records):
     """Writes records in their canonical shapes (`formats.to_json`), atomically. Returns the count."""
-    from rlhf_tf import files
 
     lines = [json.dumps(formats.to_json(record), ensure_ascii=False) for record in records]
     files.atomic_write_text(path, "".join(line + "\n" for line in lines))

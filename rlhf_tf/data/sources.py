@@ -8,8 +8,7 @@ import os
 
 from rlhf_tf.data import reader, tfrecord
 from rlhf_tf.errors import UserInputError
-
-REJECTED_FILE = "rejected_records.jsonl"
+from rlhf_tf.training.run_directory import RunPaths
 
 
 def is_tfds(spec):
@@ -71,7 +70,7 @@ def load_records(
     if skip_bad_records and output_dir is None:
         raise UserInputError("`skip_bad_records` needs an output directory for rejected_records.jsonl.")
     reports = []
-    rejected = reader.RejectedRecords(os.path.join(os.fspath(output_dir), REJECTED_FILE)) if skip_bad_records else None
+    rejected = reader.RejectedRecords(RunPaths(output_dir).rejected_records_path) if skip_bad_records else None
     try:
         loaded = list(
             iter_records(

@@ -10,6 +10,7 @@ matters: freezing the last real observation instead lets an agent exploit a lear
 Observations gain one feature: 0 while the wrapped episode runs, 1 in the failed state.
 """
 
+import gym
 import numpy as np
 from tf_agents.environments import suite_gym, wrappers
 from tf_agents.specs import array_spec
@@ -88,7 +89,6 @@ def load(env_name, horizon=None, fixed_horizon=True, seed=None):
       seed: seeds the environment's random number generator (initial states); None leaves it to gym, which draws
         from the operating system (runs are then not repeatable).
     """
-    import gym
 
     limit = horizon or gym.spec(env_name).max_episode_steps
     env = suite_gym.load(env_name, max_episode_steps=limit)

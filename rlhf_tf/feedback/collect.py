@@ -14,12 +14,15 @@ import os
 
 import numpy as np
 
-from rlhf_tf import configs, files
-from rlhf_tf.data import reader
+from rlhf_tf import configs, files, tasks
+from rlhf_tf.data import pipelines, reader
 from rlhf_tf.feedback.labelers import BradleyTerryLabeler, gold_verdict, label_to_choice
 from rlhf_tf.feedback.store import FeedbackStore, Item, record_item_id
+from rlhf_tf.models import policy as policy_lib
+from rlhf_tf.models import sampling
+from rlhf_tf.training.progress import Progress
+from rlhf_tf.training.run_directory import RunPaths
 
-LABELER_REPORT = "labeler.json"
 LABELERS = ("simulated", "web")
 
 
@@ -69,9 +72,6 @@ class CollectConfig:
 
 def sample_pairs(causal_lm, tokenizer, prompts, config, progress=True):
     """Two independent samples per prompt: (firsts, seconds) lists of strings."""
-    from rlhf_tf.data import pipelines
-    from rlhf_tf.models import sampling
-    from rlhf_tf.training.progress import Progress
 
     sampler = sampling.Sampler(
         causal_lm.backbone,
@@ -101,14 +101,12 @@ def collect(config, progress=True):
     after an interruption starts over with a fresh store (sampling and labelling are seeded: the same pairs and
     labels come out).
     """
-    from rlhf_tf import tasks
-    from rlhf_tf.models import policy as policy_lib
 
-    finished = files.read_json(os.path.join(config.output_dir, LABELER_REPORT))
+    finished = files.read_json(RunPaths(config.output_dir).labeler_report_path)
     if finished is not None:
         return finished
     web = config.labeler == "web"
-    store_path = config.store or os.path.join(config.output_dir, "feedback.sqlite")
+    store_path = config.store or RunPaths(config.output_dir).feedback_store_path
     source = os.path.abspath(config.output_dir)
     if not web:
         for leftover in (store_path, store_path + "-wal", store_path + "-shm"):
@@ -183,9 +181,9 @@ def collect(config, progress=True):
     report["ceiling"] = report["eval_ceiling"]
     report["agreement_with_gold"] = report["eval_agreement_with_gold"]
     report["mean_response_words"] = float(np.mean([len(text.split()) for text in firsts + seconds]))
-    reader.write_jsonl(os.path.join(config.output_dir, "train.jsonl"), exports["train"])
-    reader.write_jsonl(os.path.join(config.output_dir, "eval.jsonl"), exports["eval"])
-    files.atomic_write_json(os.path.join(config.output_dir, LABELER_REPORT), report)
+    reader.write_jsonl(RunPaths(config.output_dir).train_records_path, exports["train"])
+    reader.write_jsonl(RunPaths(config.output_dir).eval_records_path, exports["eval"])
+    files.atomic_write_json(RunPaths(config.output_dir).labeler_report_path, report)
     store.close()
     return report
 

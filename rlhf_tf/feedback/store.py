@@ -9,66 +9,31 @@ An item is a prompt with candidate responses (a pair, K responses to rank, or on
 references to trajectory segments. A label records who answered (labeler id), what (a choice), when, how long it
 took, and an optional free-text comment.
 
-Choices by item kind:
-- comparison / segment_comparison: {"preferred": 0 or 1}, {"tie": true} or {"skip": true};
-- ranking: {"ranking": [indices, best first]} or {"skip": true};
-- rating: {"score": number} or {"skip": true}.
+The item and label types and the valid choices: `rlhf_tf.feedback.items`; the schema: `rlhf_tf.feedback.schema`.
 """
 
 import contextlib
-import dataclasses
 import hashlib
 import json
-import math
 import os
 import secrets
 import sqlite3
 import time
 
-from rlhf_tf.data import records
+from rlhf_tf.data import reader, records, tfrecord
 from rlhf_tf.errors import UserInputError
-
-SCHEMA_VERSION = 1
-ITEM_KINDS = ("comparison", "ranking", "rating", "segment_comparison")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL,
-    prompt TEXT NOT NULL DEFAULT '',
-    candidates TEXT NOT NULL,
-    source TEXT NOT NULL DEFAULT '',
-    metadata TEXT NOT NULL DEFAULT '{}',
-    priority REAL NOT NULL DEFAULT 0,
-    labels_wanted INTEGER NOT NULL DEFAULT 1,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS labels (
-    id INTEGER PRIMARY KEY,
-    item_id INTEGER NOT NULL REFERENCES items(id),
-    labeler TEXT NOT NULL,
-    choice TEXT NOT NULL,
-    comment TEXT NOT NULL DEFAULT '',
-    seconds REAL,
-    created_at REAL NOT NULL,
-    UNIQUE (item_id, labeler)
-);
-CREATE INDEX IF NOT EXISTS labels_by_item ON labels (item_id);
-CREATE INDEX IF NOT EXISTS labels_by_labeler ON labels (labeler, id);
-CREATE INDEX IF NOT EXISTS items_by_priority ON items (priority DESC, id);
-CREATE TABLE IF NOT EXISTS leases (
-    item_id INTEGER PRIMARY KEY REFERENCES items(id),
-    labeler TEXT NOT NULL,
-    until REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS labelers (
-    name TEXT PRIMARY KEY,
-    token_sha256 TEXT NOT NULL UNIQUE,
-    admin INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
-);
-"""
-
+from rlhf_tf.feedback.items import (  # noqa: F401  (the store's types, importable from here too)
+    ITEM_KINDS,
+    AlreadyAnswered,
+    Item,
+    ItemAlreadyLabeled,
+    Label,
+    decode_arrays,
+    encode_arrays,
+    record_item_id,
+    validate_choice,
+)
+from rlhf_tf.feedback.schema import SCHEMA, SCHEMA_VERSION
 
 # Items that still want a (non-skip) label and that the labeler bound to `?` has not answered.
 _WANTS_LABEL_FROM = (
@@ -76,85 +41,6 @@ _WANTS_LABEL_FROM = (
     " < items.labels_wanted "
     "AND NOT EXISTS (SELECT 1 FROM labels WHERE labels.item_id = items.id AND labels.labeler = ?)"
 )
-
-
-class ItemAlreadyLabeled(Exception):
-    """The item has all the labels it wants (another labeler answered first)."""
-
-
-class AlreadyAnswered(Exception):
-    """This labeler has already answered this item."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Item:
-    """Something to label.
-
-    Attributes:
-      kind: "comparison", "ranking", "rating" or "segment_comparison".
-      candidates: the responses (2 for a comparison, K >= 2 for a ranking, 1 for a rating), or two segment ids.
-      prompt: the context shown above the candidates.
-      source: who produced the item (a run directory, a policy name).
-      metadata: anything the producer wants back with the labels (JSON-serialisable), e.g. disagreement scores.
-      priority: higher is asked first (e.g. ensemble disagreement).
-      labels_wanted: how many labelers should answer it (more than 1 measures agreement between people).
-      id: set by the store.
-    """
-
-    kind: str
-    candidates: tuple
-    prompt: str = ""
-    source: str = ""
-    metadata: dict = dataclasses.field(default_factory=dict)
-    priority: float = 0.0
-    labels_wanted: int = 1
-    id: int = 0
-
-    def __post_init__(self):
-        if self.kind not in ITEM_KINDS:
-            raise UserInputError(f"`kind` must be one of {list(ITEM_KINDS)}. Received: kind={self.kind!r}")
-        wanted = {"comparison": 2, "segment_comparison": 2, "rating": 1}.get(self.kind)
-        count = len(self.candidates)
-        if (wanted is not None and count != wanted) or (self.kind == "ranking" and count < 2):
-            raise UserInputError(
-                f"A {self.kind} item needs {wanted or 'at least 2'} candidates. Received: {count} candidates"
-            )
-        if any(not isinstance(candidate, str) for candidate in self.candidates):
-            raise UserInputError("Candidates must be strings (responses or segment ids).")
-        if self.labels_wanted < 1:
-            raise UserInputError(f"`labels_wanted` must be >= 1. Received: labels_wanted={self.labels_wanted}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Label:
-    """One answer to one item."""
-
-    id: int
-    item_id: int
-    labeler: str
-    choice: dict
-    comment: str
-    seconds: float
-    created_at: float
-
-
-def validate_choice(kind, choice, candidates_count):
-    """Raises UserInputError unless `choice` is a valid answer for an item of `kind`."""
-    if not isinstance(choice, dict) or len(choice) != 1:
-        raise UserInputError(f"A choice is a one-key object such as {{'preferred': 0}}. Received: {choice!r}")
-    ((key, value),) = choice.items()
-    if key == "skip" and value is True:
-        return
-    if kind in ("comparison", "segment_comparison"):
-        if (key == "preferred" and value in (0, 1) and not isinstance(value, bool)) or (key == "tie" and value is True):
-            return
-    elif kind == "ranking":
-        if key == "ranking" and isinstance(value, list) and sorted(value) == list(range(candidates_count)):
-            return
-    elif kind == "rating":
-        if key == "score" and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            return
-    raise UserInputError(f"Not a valid answer for a {kind} item (see rlhf_tf.feedback.store). Received: {choice!r}")
 
 
 class FeedbackStore:
@@ -181,7 +67,7 @@ class FeedbackStore:
                 raise UserInputError(
                     f"The feedback store was written by a newer rlhf-tf (schema {version}). Received: {self.path}"
                 )
-            for statement in _SCHEMA.split(";"):
+            for statement in SCHEMA.split(";"):
                 if statement.strip():
                     cursor.execute(statement)
             cursor.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -230,7 +116,18 @@ class FeedbackStore:
                     ),
                 )
                 ids.append(cursor.lastrowid)
+                cursor.executemany(
+                    "INSERT INTO attachments (item_id, position, data) VALUES (?, ?, ?)",
+                    [(cursor.lastrowid, position, bytes(data)) for position, data in enumerate(item.attachments)],
+                )
         return ids
+
+    def attachment(self, item_id, position):
+        """The bytes stored with candidate `position` of an item (`Item.attachments`), or None."""
+        row = self._connection.execute(
+            "SELECT data FROM attachments WHERE item_id = ? AND position = ?", (item_id, position)
+        ).fetchone()
+        return None if row is None else bytes(row["data"])
 
     def item(self, item_id):
         row = self._connection.execute("SELECT * FROM items WHERE id = ?", (item_id,)).fetchone()
@@ -471,17 +368,11 @@ class FeedbackStore:
 
     def export(self, output, kind="comparison", num_shards=1, compression=""):
         """Writes one kind of labels to `output.jsonl`, or to TFRecord shards with that prefix; returns the count."""
-        from rlhf_tf.data import reader, tfrecord
 
         exported = self.export_records(kind)
         if os.fspath(output).endswith(".jsonl"):
             return reader.write_jsonl(output, exported)
         return tfrecord.write_tfrecords(exported, output, num_shards, compression)[1]
-
-
-def record_item_id(record):
-    """The store item an exported record came from (its id is "item<item id>-label<label id>")."""
-    return int(record.id.split("-")[0][len("item") :])
 
 
 def _token_hash(token):

@@ -27,8 +27,13 @@ import secrets
 import threading
 import time
 
+import flask
+import jinja2
 import numpy as np
+import waitress
+from werkzeug import exceptions
 
+from rlhf_tf.envs import render
 from rlhf_tf.feedback import store as store_lib
 
 COOKIE = "rlhf_tf_labeler"
@@ -169,9 +174,6 @@ def create_app(store_path, secret=None):
       secret: bytes keying the CSRF tokens (random per server start by default: a restart only means reloading
         the page).
     """
-    import flask
-    import jinja2
-    from werkzeug import exceptions
 
     store_lib.FeedbackStore(store_path).close()  # creates the schema, refuses newer ones, before serving
     app = flask.Flask(__name__)
@@ -334,9 +336,11 @@ def create_app(store_path, secret=None):
             flask.abort(404, "Unknown item.")
         if item.kind != "segment_comparison" or side not in (0, 1):
             flask.abort(404, "No clip there.")
-        from rlhf_tf.envs import render
 
-        segment = _load_segment(item, item.candidates[side])
+        attachment = stores.get().attachment(item_id, side)
+        if attachment is None:
+            flask.abort(404, "This item carries no clip data.")
+        segment = store_lib.decode_arrays(attachment)
         animation = render.segment_animation(
             item.metadata.get("env", ""),
             segment["observations"],
@@ -360,19 +364,6 @@ def create_app(store_path, secret=None):
         )
 
     return app
-
-
-def _load_segment(item, segment_id):
-    """A segment of a control run's item: `<source run>/segments/round-R.npz`, entry I of id "R/I"."""
-    try:
-        round_number, index = (int(part) for part in segment_id.split("/"))
-        path = os.path.join(item.source, "segments", f"round-{round_number}.npz")
-        with np.load(path) as data:
-            return {name: data[name][index] for name in data.files}
-    except (ValueError, OSError, IndexError, KeyError):
-        import flask
-
-        flask.abort(404, "The segment's data is not on this machine.")
 
 
 def _strict(choice):
@@ -425,6 +416,5 @@ def admin_rows(store):
 
 def serve(store_path, host="127.0.0.1", port=8080, threads=8):
     """Serves the app with waitress (a production WSGI server) until interrupted."""
-    import waitress
 
     waitress.serve(create_app(store_path), host=host, port=port, threads=threads, ident="rlhf-tf")

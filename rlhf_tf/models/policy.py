@@ -14,8 +14,8 @@ from rlhf_tf import configs, files
 from rlhf_tf.data import tokenizers
 from rlhf_tf.errors import UserInputError
 from rlhf_tf.models import transformer
+from rlhf_tf.training.run_directory import RunPaths
 
-POLICY_DIR = "policy"
 TOKENIZER_FILE = "rlhf_tokenizer.json"
 
 
@@ -91,8 +91,8 @@ def save_policy(directory, causal_lm, tokenizer):
 
 def _policy_directory(path):
     path = os.fspath(path)
-    if os.path.isdir(os.path.join(path, POLICY_DIR)):
-        return os.path.join(path, POLICY_DIR)
+    if os.path.isdir(RunPaths(path).policy_dir):
+        return RunPaths(path).policy_dir
     return path
 
 

@@ -13,6 +13,8 @@ backward pass it runs at full speed (see there). Tests check it against the back
 
 import dataclasses
 
+import keras
+import keras_hub
 import tensorflow as tf
 from tensorflow.compiler.tf2xla.python import xla
 
@@ -51,14 +53,12 @@ class Weights:
 
 def supports(backbone):
     """Whether this module implements `backbone`'s architecture (keras-hub GPT-2 backbones)."""
-    import keras_hub
 
     return isinstance(backbone, keras_hub.models.GPT2Backbone)
 
 
 def dropout_layers(backbone):
     """The backbone's Dropout layers."""
-    import keras
 
     return [layer for layer in backbone._flatten_layers(include_self=False) if isinstance(layer, keras.layers.Dropout)]
 

@@ -6,6 +6,7 @@
 import dataclasses
 
 from rlhf_tf.errors import UserInputError
+from rlhf_tf.tasks.reviews import corpus, gold, vocabulary
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,7 +33,6 @@ class Task:
 
 
 def _reviews():
-    from rlhf_tf.tasks.reviews import corpus, gold, vocabulary
 
     return Task(
         name="reviews",

@@ -13,13 +13,15 @@ from rlhf_tf.training.distribution import (
 from rlhf_tf.training.gradient_step import GradientStep
 from rlhf_tf.training.loop import TrainingDiverged, TrainLoop, seed_everything
 from rlhf_tf.training.minibatches import ReplicaSplitStep, run_minibatches
-from rlhf_tf.training.run_directory import RunDirectory, read_scalars
+from rlhf_tf.training.run_directory import PLOTS_DIR, RunDirectory, RunPaths, read_scalars
 
 __all__ = [
+    "PLOTS_DIR",
     "GradientStep",
     "LoopConfig",
     "ReplicaSplitStep",
     "RunDirectory",
+    "RunPaths",
     "TrainLoop",
     "TrainingDiverged",
     "configure_cpu_devices",

@@ -1,4 +1,9 @@
-"""The run directory contract: metrics.json, config.json, tb/, ckpt/, export/ (see README, "Run directories")."""
+"""The run-directory contract: every path inside a run directory is named here and nowhere else (README, "Run
+directories"; the layering test fails on a run-directory path literal outside this module).
+
+`RunPaths` only names paths (no side effects: use it to read another run); `RunDirectory` is the run being written,
+with atomic writers.
+"""
 
 import logging
 import os
@@ -7,9 +12,175 @@ import tensorflow as tf
 
 from rlhf_tf import configs, files
 
+# Entries of a run directory, each named once. The layering test reads `ENTRIES`.
+METRICS = "metrics.json"
+CONFIG = "config.json"
+TENSORBOARD = "tb"
+CHECKPOINTS = "ckpt"
+EXPORT = "export"
+PLOTS_DIR = "plots"
+POLICY_DIR = "policy"
+SAMPLES = "samples.jsonl"
+REPORT = "report.md"
+STAGES = "stages.json"
+FEEDBACK_STORE = "feedback.sqlite"
+TRAIN_RECORDS = "train.jsonl"
+EVAL_RECORDS = "eval.jsonl"
+LABELER_REPORT = "labeler.json"
+REJECTED_RECORDS = "rejected_records.jsonl"
+POOL = "pool.json"
+ROUNDS_DIR = "rounds"
+SEGMENTS_DIR = "segments"
+DEMONSTRATIONS = "demonstrations.jsonl"
+RELIABILITY_PLOT = "reliability.png"
+CALIBRATION = "calibration.json"
+REWARD_MODEL_DESCRIPTION = "reward_model.json"
+# Inside ckpt/: the reward model's weights with its score normalisation (`tf.train.Checkpoint(model=...)`).
+FINAL_REWARD_CHECKPOINT = "final-with-normalization"
+ENTRIES = (
+    METRICS,
+    CONFIG,
+    TENSORBOARD,
+    CHECKPOINTS,
+    EXPORT,
+    PLOTS_DIR,
+    SAMPLES,
+    REPORT,
+    STAGES,
+    FEEDBACK_STORE,
+    TRAIN_RECORDS,
+    EVAL_RECORDS,
+    LABELER_REPORT,
+    REJECTED_RECORDS,
+    POOL,
+    ROUNDS_DIR,
+    SEGMENTS_DIR,
+    DEMONSTRATIONS,
+    RELIABILITY_PLOT,
+    CALIBRATION,
+    REWARD_MODEL_DESCRIPTION,
+    FINAL_REWARD_CHECKPOINT,
+)
 
-class RunDirectory:
-    """Paths and atomic writers for one run's output directory.
+
+class RunPaths:
+    """The named paths of one run directory (another run's, to read, or the current one's)."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def _join(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    @property
+    def metrics_path(self):
+        return self._join(METRICS)
+
+    @property
+    def config_path(self):
+        return self._join(CONFIG)
+
+    @property
+    def tensorboard_dir(self):
+        return self._join(TENSORBOARD)
+
+    @property
+    def checkpoint_dir(self):
+        return self._join(CHECKPOINTS)
+
+    def export_dir(self, name):
+        return self._join(EXPORT, name)
+
+    @property
+    def final_reward_checkpoint(self):
+        """The prefix of the reward model's final checkpoint (weights and normalisation)."""
+        return self._join(CHECKPOINTS, FINAL_REWARD_CHECKPOINT)
+
+    @property
+    def policy_dir(self):
+        """The saved policy (a keras-hub preset plus its tokenizer) that later stages load."""
+        return self._join(POLICY_DIR)
+
+    @property
+    def samples_path(self):
+        return self._join(SAMPLES)
+
+    @property
+    def plots_dir(self):
+        return self._join(PLOTS_DIR)
+
+    def plot_path(self, name):
+        return self._join(PLOTS_DIR, name)
+
+    @property
+    def report_path(self):
+        return self._join(REPORT)
+
+    @property
+    def stages_path(self):
+        return self._join(STAGES)
+
+    @property
+    def feedback_store_path(self):
+        return self._join(FEEDBACK_STORE)
+
+    @property
+    def train_records_path(self):
+        return self._join(TRAIN_RECORDS)
+
+    @property
+    def eval_records_path(self):
+        return self._join(EVAL_RECORDS)
+
+    @property
+    def labeler_report_path(self):
+        return self._join(LABELER_REPORT)
+
+    @property
+    def rejected_records_path(self):
+        return self._join(REJECTED_RECORDS)
+
+    @property
+    def pool_path(self):
+        return self._join(POOL)
+
+    def round_dir(self, index):
+        return self._join(ROUNDS_DIR, f"round-{index}")
+
+    @property
+    def segments_dir(self):
+        return self._join(SEGMENTS_DIR)
+
+    def segments_path(self, round_number):
+        return self._join(SEGMENTS_DIR, f"round-{round_number}.npz")
+
+    @property
+    def demonstrations_path(self):
+        return self._join(DEMONSTRATIONS)
+
+    @property
+    def reliability_plot_path(self):
+        return self._join(RELIABILITY_PLOT)
+
+    @property
+    def calibration_path(self):
+        return self._join(CALIBRATION)
+
+    @property
+    def reward_model_description_path(self):
+        return self._join(REWARD_MODEL_DESCRIPTION)
+
+    def child(self, name):
+        """The run directory of a stage or member inside this one (the quickstart's stages, compare's seeds)."""
+        return self._join(name)
+
+    def file(self, name):
+        """A run's own output file outside the contract above (a recipe's comparison table, say)."""
+        return self._join(name)
+
+
+class RunDirectory(RunPaths):
+    """The run being written: its paths and atomic writers.
 
     Only the chief worker writes; other workers of a multi-worker run get a RunDirectory with `chief=False`, whose
     writers do nothing and whose checkpoint directory is a private scratch folder (every worker must take part in
@@ -17,32 +188,17 @@ class RunDirectory:
     """
 
     def __init__(self, path, chief=True, worker_id=0):
-        self.path = os.fspath(path)
+        super().__init__(path)
         self.chief = chief
         self.worker_id = worker_id
         if chief:
             tf.io.gfile.makedirs(self.path)
 
     @property
-    def metrics_path(self):
-        return os.path.join(self.path, "metrics.json")
-
-    @property
-    def config_path(self):
-        return os.path.join(self.path, "config.json")
-
-    @property
-    def tensorboard_dir(self):
-        return os.path.join(self.path, "tb")
-
-    @property
     def checkpoint_dir(self):
         if self.chief:
-            return os.path.join(self.path, "ckpt")
-        return os.path.join(self.path, "ckpt", f"worker-temp-{self.worker_id}")
-
-    def export_dir(self, name):
-        return os.path.join(self.path, "export", name)
+            return self._join(CHECKPOINTS)
+        return self._join(CHECKPOINTS, f"worker-temp-{self.worker_id}")
 
     def read_metrics(self):
         return files.read_json(self.metrics_path) or {}

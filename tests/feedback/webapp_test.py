@@ -174,26 +174,33 @@ def test_admin_sees_progress_and_agreement(setup):
     assert "1.00 (1)" in admin  # ann agreed with the gold preference on the one item that records it
 
 
-def test_control_clips_are_drawn_from_the_runs_segments(tmp_path):
+def test_control_clips_are_drawn_from_the_items_attachments(tmp_path):
     import numpy as np
 
-    from rlhf_tf.agents.control import preference_loop as preferences
-
-    run_dir = tmp_path / "run"
     observations = np.zeros((2, 4, 5), np.float32)
     observations[1, 2:, -1] = 1  # the second segment fails halfway
-    segments = {"observations": observations, "actions": np.zeros((2, 4), np.int64), "rewards": np.ones((2, 4))}
-    segments["rewards"][1, 2:] = 0
-    rounds = preferences.LabelRounds(str(run_dir), env_name="CartPole-v1")
-    (item_id,) = rounds.ask(segments, np.array([[0, 1]]), np.array([0.2]), round_number=0)
-    token = rounds.store.add_labeler("ann")
-    rounds.close()
-    app = webapp.create_app(run_dir / "feedback.sqlite")
+    path = tmp_path / "feedback.sqlite"
+    with store_lib.FeedbackStore(path) as store:
+        (item_id,) = store.add_items(
+            [
+                store_lib.Item(
+                    "segment_comparison",
+                    ("0/0", "0/1"),
+                    # The producing run's directory does not exist here: the clip comes from the store alone.
+                    source=str(tmp_path / "a-run-on-another-machine"),
+                    metadata={"env": "CartPole-v1", "fixed_horizon": True},
+                    attachments=tuple(store_lib.encode_arrays({"observations": o}) for o in observations),
+                )
+            ]
+        )
+        (plain_id,) = store.add_items([store_lib.Item("segment_comparison", ("1/0", "1/1"))])
+        token = store.add_labeler("ann")
+    app = webapp.create_app(path)
     client = _client(app, token)
     page = client.get("/").get_data(as_text=True)
     assert f'src="/clip/{item_id}/0"' in page and f'src="/clip/{item_id}/1"' in page
     clip = client.get(f"/clip/{item_id}/1")
     assert clip.status_code == 200 and clip.mimetype == "image/gif" and clip.data.startswith(b"GIF8")
+    assert clip.data != client.get(f"/clip/{item_id}/0").data  # the failing segment ends in the red frame
     assert client.get(f"/clip/{item_id}/2").status_code == 404
-    with store_lib.FeedbackStore(run_dir / "feedback.sqlite") as store:
-        assert store.item(item_id).metadata["gold_preferred"] == 0  # the true returns prefer the first segment
+    assert client.get(f"/clip/{plain_id}/0").status_code == 404  # an item without clip data

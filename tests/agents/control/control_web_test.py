@@ -20,3 +20,21 @@ def test_web_labels_drive_the_run_exactly_like_the_simulated_teacher(tmp_path):
     assert len(labels) == 30 and {label.labeler for label in labels} == {"ann"}
     for name in ("control/labels_used", "control/reward_loss", "control/agent_loss", "control/true_return_mean"):
         assert web[name] == simulated[name], name
+
+
+def test_asked_segment_pairs_carry_their_clips_in_the_store(tmp_path):
+    import numpy as np
+
+    from rlhf_tf.agents.control import preference_loop
+
+    observations = np.arange(2 * 4 * 5, dtype=np.float32).reshape(2, 4, 5)
+    segments = {"observations": observations, "actions": np.zeros((2, 4), np.int64), "rewards": np.ones((2, 4))}
+    segments["rewards"][1, 2:] = 0
+    rounds = preference_loop.LabelRounds(str(tmp_path / "run"), env_name="CartPole-v1")
+    (item_id,) = rounds.ask(segments, np.array([[1, 0]]), np.array([0.2]), round_number=0)
+    for side, index in ((0, 1), (1, 0)):
+        clip = store_lib.decode_arrays(rounds.store.attachment(item_id, side))
+        assert set(clip) == {"observations"}  # what people see: never the true rewards
+        np.testing.assert_array_equal(clip["observations"], observations[index])
+    assert rounds.store.item(item_id).metadata["gold_preferred"] == 1  # the true returns prefer the first segment
+    rounds.close()

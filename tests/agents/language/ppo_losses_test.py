@@ -40,8 +40,13 @@ def test_clipped_value_loss_hand_computed():
     np.testing.assert_allclose(loss, [0.32, 0.5], atol=1e-6)
 
 
-def test_kl_controllers():
-    assert ppo_losses.FixedKLController(0.05).update(100.0, 64) == 0.05
-    adaptive = ppo_losses.AdaptiveKLController(value=0.1, target=6.0, horizon=1000)
-    assert adaptive.update(12.0, 100) == pytest.approx(0.1 * (1 + 0.2 * 0.1))  # too much KL: raise beta
-    assert adaptive.update(3.0, 100) < 0.1 * (1 + 0.2 * 0.1)  # too little: lower it
+def test_adaptive_kl_coefficient_by_hand():
+    # KL twice the target: the error clips at +0.2, spread over 100 of 1000 responses: beta * (1 + 0.2 * 0.1).
+    assert ppo_losses.adaptive_kl_coef(0.1, 12.0, 6.0, 100, 1000) == pytest.approx(0.1 * 1.02)
+    # Half the target: error -0.5 clips at -0.2.
+    assert ppo_losses.adaptive_kl_coef(0.1, 3.0, 6.0, 100, 1000) == pytest.approx(0.1 * 0.98)
+    # On target: unchanged; a small miss moves it by the miss itself.
+    assert ppo_losses.adaptive_kl_coef(0.1, 6.0, 6.0, 100, 1000) == pytest.approx(0.1)
+    assert ppo_losses.adaptive_kl_coef(0.1, 6.6, 6.0, 1000, 1000) == pytest.approx(0.1 * 1.1)
+    with pytest.raises(FloatingPointError):
+        ppo_losses.adaptive_kl_coef(float("inf"), 6.0, 6.0, 100)
