@@ -71,6 +71,8 @@ setuptools.setup(
         + ["rlhf_tf.reward." + p for p in setuptools.find_packages("reward")]
     ),
     include_package_data=True,
+    # The labeling app's pages, script and style sheet (Flask's templates/ and static/ folders).
+    package_data={"rlhf_tf.feedback": ["templates/*.html", "static/*.js", "static/*.css"]},
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,
     entry_points={"console_scripts": ["rlhf-tf = rlhf_tf.bin.cli:run"]},

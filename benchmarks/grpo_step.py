@@ -32,7 +32,7 @@ from rlhf_tf.agents.language import (
 )
 from rlhf_tf.models import policy as policy_lib  # noqa: E402
 from rlhf_tf.models import sampling  # noqa: E402
-from rlhf_tf.reward import models  # noqa: E402
+from rlhf_tf.reward import language_model  # noqa: E402
 
 PROMPTS, K = 16, 4
 BATCH, PROMPT, RESPONSE, VOCABULARY = PROMPTS * K, rl_iteration.PROMPT, rl_iteration.RESPONSE, rl_iteration.VOCABULARY
@@ -56,7 +56,7 @@ def main():
     policy_lm = policy_lib.build_policy(model, VOCABULARY)
     reference_lm = policy_lib.build_policy(model, VOCABULARY)
     reference_lm.set_weights(policy_lm.get_weights())
-    reward_model = models.LanguageRewardModel(policy_lib.build_policy(model, VOCABULARY).backbone)
+    reward_model = language_model.LanguageRewardModel(policy_lib.build_policy(model, VOCABULARY).backbone)
     reward_model.build()
     reward_fn = rl_iteration.reward_function(reward_model, None)
     environment = bridge.TextBanditEnvironment(grouped_prompts(), reward_fn, BATCH, PROMPT, RESPONSE, VOCABULARY)

@@ -31,7 +31,7 @@ import tensorflow as tf  # noqa: E402
 from rlhf_tf import hardware  # noqa: E402
 from rlhf_tf.data import reader, records  # noqa: E402
 from rlhf_tf.models.policy import PolicyConfig, build_policy  # noqa: E402
-from rlhf_tf.reward import losses, models, trainer  # noqa: E402
+from rlhf_tf.reward import language_model, losses, trainer  # noqa: E402
 
 SEQ_LEN, PAIRS, LAYERS, WIDTH = 128, 16, 4, 256
 MODEL = PolicyConfig(
@@ -66,7 +66,7 @@ def executed_share(count):
 def bare_pairs_per_second(precision, steps):
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
-    model = models.LanguageRewardModel(build_policy(MODEL, 257).backbone)
+    model = language_model.LanguageRewardModel(build_policy(MODEL, 257).backbone)
     model.build()
     optimizer = keras.optimizers.AdamW(1e-4)
     optimizer.build(model.trainable_variables)

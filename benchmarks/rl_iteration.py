@@ -38,7 +38,7 @@ from rlhf_tf.agents.language import (
 )
 from rlhf_tf.models import policy as policy_lib  # noqa: E402
 from rlhf_tf.models import sampling, transformer  # noqa: E402
-from rlhf_tf.reward import models  # noqa: E402
+from rlhf_tf.reward import language_model  # noqa: E402
 
 BATCH, PROMPT, RESPONSE, VOCABULARY = 64, 16, 48, 257
 NO_END = VOCABULARY + 7  # an id never sampled: every response runs its full 48 tokens
@@ -79,7 +79,7 @@ def run_variant(value_model, compute_dtype, iterations, minibatch_size):
     policy_lm = policy_lib.build_policy(MODEL, VOCABULARY)
     reference_lm = policy_lib.build_policy(MODEL, VOCABULARY)
     reference_lm.set_weights(policy_lm.get_weights())
-    reward_model = models.LanguageRewardModel(policy_lib.build_policy(MODEL, VOCABULARY).backbone)
+    reward_model = language_model.LanguageRewardModel(policy_lib.build_policy(MODEL, VOCABULARY).backbone)
     reward_model.build()
     reward_fn = reward_function(reward_model, dtype)
     environment = bridge.TextBanditEnvironment(prompt_batches(), reward_fn, BATCH, PROMPT, RESPONSE, VOCABULARY)

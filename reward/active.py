@@ -30,9 +30,9 @@ import tensorflow as tf
 
 from rlhf_tf import configs, export, files, tasks, training
 from rlhf_tf.data import pipelines, reader, records
-from rlhf_tf.feedback import collect
+from rlhf_tf.feedback import collect, labeling_round
 from rlhf_tf.feedback.labelers import BradleyTerryLabeler, gold_verdict, label_to_choice
-from rlhf_tf.feedback.store import FeedbackStore, Item, record_item_id
+from rlhf_tf.feedback.store import FeedbackStore, Item
 from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.reward import ensemble, trainer
 
@@ -194,31 +194,31 @@ def gold_check_accuracy(model, tokenizer, check, gold_score, pipeline):
 
 
 class _Asker:
-    """Puts a round's pairs into the store, has them answered, and reads the answers back."""
+    """Asks about pool pairs through one `LabelingRound` of the run: which were asked, asking, answering, export."""
 
     def __init__(self, config, pool, store):
-
         self.config = config
         self.pool = pool
-        self.store = store
-        self.source = os.path.abspath(config.output_dir)
+        self.questions = labeling_round.LabelingRound(
+            store, os.path.abspath(config.output_dir), "comparison", config.labeler, config.label_timeout
+        )
         self.task = tasks.get_task(config.task)
         self.labeler_name = collect.labeler_name(config)
 
     def asked(self):
         """{pool index: item} of every item this run has put into the store."""
-        return {item.metadata["pool_index"]: item for item in self.store.items(source=self.source)}
+        return {item.metadata["pool_index"]: item for item in self.questions.items()}
 
     def ask(self, round_index, split, indices, priorities):
         prompts, firsts, seconds = ([self.pool[key][i] for i in indices] for key in PAIR_KEYS)
         golds = self.task.gold_score(prompts, firsts), self.task.gold_score(prompts, seconds)
-        self.store.add_items(
+        self.questions.ask(
             [
                 Item(
                     "comparison",
                     (first, second),
                     prompt=prompt,
-                    source=self.source,
+                    source=self.questions.source,
                     # The gold verdict is for the labeling app's agreement-with-gold only, never for training.
                     metadata={
                         "pool_index": int(index),
@@ -238,19 +238,9 @@ class _Asker:
     def answer(self, round_index):
         """Gets every item of the run answered (the simulated labeler now, or people within the timeout); returns
         how many are still unanswered."""
-        if self.config.labeler == "web":
-            return self.store.wait_for_labels(
-                self.source,
-                self.config.label_timeout,
-                kind="comparison",
-                on_wait=lambda waiting: logging.info(
-                    "Round %d: waiting for %d answers from the labeling app (%s).",
-                    round_index,
-                    waiting,
-                    self.store.path,
-                ),
-            )
-        items = [item for item in self.store.next_items("", limit=-1, kind="comparison") if item.source == self.source]
+        if self.questions.people_answer:
+            return self.questions.wait_for_people(describe=f"Round {round_index}: ")
+        items = self.questions.open_items()
         # Seeded per round, so that a resumed run's answers are the uninterrupted run's.
         labeler = BradleyTerryLabeler(
             self.task.gold_score, temperature=self.config.temperature, seed=[self.config.seed, round_index]
@@ -260,62 +250,35 @@ class _Asker:
             [item.candidates[0] for item in items],
             [item.candidates[1] for item in items],
         )
-        for item, label in zip(items, labels):
-            self.store.add_label(item.id, self.labeler_name, label_to_choice(label))
+        self.questions.answer(self.labeler_name, [item.id for item in items], [label_to_choice(x) for x in labels])
         return 0
 
     def export(self, directory):
         """Writes the answered pairs so far as train.jsonl and eval.jsonl in `directory`; returns their counts."""
-        splits = {item.id: item.metadata["split"] for item in self.store.items(source=self.source)}
-        exported = {"train": [], "eval": []}
-        for record in self.store.export_records("comparison"):
-            split = splits.get(record_item_id(record))
-            if split is not None:
-                exported[split].append(record)
+        splits = {item.id: item.metadata["split"] for item in self.questions.items()}
         paths = training.RunPaths(directory)
-        for split, split_records in exported.items():
-            path = paths.train_records_path if split == "train" else paths.eval_records_path
+        counts = {}
+        for split, path in (("train", paths.train_records_path), ("eval", paths.eval_records_path)):
+            split_records = self.questions.records([item_id for item_id, name in splits.items() if name == split])
             reader.write_jsonl(path, split_records)
-        return {split: len(split_records) for split, split_records in exported.items()}
+            counts[split] = len(split_records)
+        return counts
 
 
 def train_active(config):
     """Runs every round; returns the final metrics (also in `output_dir/metrics.json`)."""
-
     run_directory = training.RunDirectory(config.output_dir)
     run_directory.write_config(config)
     writer = run_directory.summary_writer()
     pool = sample_pool(config)
     store = FeedbackStore(config.store or run_directory.feedback_store_path)
     asker = _Asker(config, pool, store)
-    rng = np.random.default_rng(config.seed)
-    order = rng.permutation(len(pool["prompts"]))
-    num_eval = config.num_eval()
+    order = np.random.default_rng(config.seed).permutation(len(pool["prompts"]))
     budgets = config.round_budgets()
     model = tokenizer = None
     history = {}
     for round_index, budget in enumerate(budgets):
-        asked = asker.asked()
-        if not any(item.metadata["round"] == round_index for item in asked.values()):
-            if round_index == 0:
-                asker.ask(0, "eval", order[:num_eval], np.zeros(num_eval))
-                asker.ask(0, "train", order[num_eval : num_eval + budget], np.zeros(budget))
-            else:
-                candidates = [int(i) for i in order if int(i) not in asked]
-                if config.selection == "random":
-                    chosen, priorities = candidates[:budget], np.zeros(budget)
-                else:
-                    _, scores = score_pairs(
-                        model,
-                        tokenizer,
-                        *([pool[key][i] for i in candidates] for key in PAIR_KEYS),
-                        config.reward.pipeline,
-                    )
-                    top = np.argsort(-scores, kind="stable")[:budget]
-                    chosen, priorities = [candidates[i] for i in top], scores[top]
-                    history[f"active/round_{round_index}_pool_disagreement"] = float(np.mean(scores))
-                    history[f"active/round_{round_index}_asked_disagreement"] = float(np.mean(priorities))
-                asker.ask(round_index, "train", chosen, priorities)
+        _ask_round(config, asker, pool, order, round_index, budget, model, tokenizer, history)
         unanswered = asker.answer(round_index)
         round_dir = run_directory.round_dir(round_index)
         os.makedirs(round_dir, exist_ok=True)
@@ -333,35 +296,10 @@ def train_active(config):
             counts["eval"],
             unanswered,
         )
-        reward_config = dataclasses.replace(
-            config.reward,
-            output_dir=training.RunPaths(round_dir).child("reward"),
-            train=training.RunPaths(round_dir).train_records_path,
-            eval=training.RunPaths(round_dir).eval_records_path,
-            task=config.task,
-            init_from=config.policy,
-            loop=dataclasses.replace(config.reward.loop, seed=config.seed),
-            pipeline=dataclasses.replace(config.reward.pipeline, seed=config.seed),
-        )
-        final, model, tokenizer = trainer.fit_reward(reward_config)
-        if "gold_check" in pool:
-            final["reward/gold_check_accuracy"] = gold_check_accuracy(
-                model, tokenizer, pool["gold_check"], asker.task.gold_score, config.reward.pipeline
-            )
+        final, model, tokenizer = _train_round(config, round_dir, pool, asker.task)
         history[f"active/round_{round_index}_train_pairs"] = counts["train"]
         history[f"active/round_{round_index}_unanswered"] = unanswered
-        with writer.as_default(step=round_index):
-            tf.summary.scalar("active/train_pairs", counts["train"])
-            for name in (
-                "reward/eval_accuracy",
-                "reward/eval_accuracy_vs_gold",
-                "reward/eval_disagreement",
-                "reward/gold_check_accuracy",
-            ):
-                if name in final:
-                    history[f"active/round_{round_index}_{name.split('/')[1]}"] = final[name]
-                    tf.summary.scalar(name, final[name])
-        writer.flush()
+        _summarize_round(writer, round_index, counts, final, history)
     store.close()
     last = training.RunPaths(run_directory.round_dir(len(budgets) - 1)).child("reward")
     if config.reward.export:
@@ -375,3 +313,69 @@ def train_active(config):
     final["active/rounds"] = len(budgets)
     run_directory.update_metrics(final)
     return final
+
+
+def _ask_round(config, asker, pool, order, round_index, budget, model, tokenizer, history):
+    """Asks round `round_index`'s questions unless a resumed run asked them already: round 0 the held-out share and
+    a first training share at random, later rounds the pairs the ensemble disagrees on most (or random ones)."""
+    asked = asker.asked()
+    if any(item.metadata["round"] == round_index for item in asked.values()):
+        return
+    if round_index == 0:
+        num_eval = config.num_eval()
+        asker.ask(0, "eval", order[:num_eval], np.zeros(num_eval))
+        asker.ask(0, "train", order[num_eval : num_eval + budget], np.zeros(budget))
+        return
+    candidates = [int(i) for i in order if int(i) not in asked]
+    if config.selection == "random":
+        chosen, priorities = candidates[:budget], np.zeros(budget)
+    else:
+        _, scores = score_pairs(
+            model,
+            tokenizer,
+            *([pool[key][i] for i in candidates] for key in PAIR_KEYS),
+            config.reward.pipeline,
+        )
+        top = np.argsort(-scores, kind="stable")[:budget]
+        chosen, priorities = [candidates[i] for i in top], scores[top]
+        history[f"active/round_{round_index}_pool_disagreement"] = float(np.mean(scores))
+        history[f"active/round_{round_index}_asked_disagreement"] = float(np.mean(priorities))
+    asker.ask(round_index, "train", chosen, priorities)
+
+
+def _train_round(config, round_dir, pool, task):
+    """(final metrics, model, tokenizer) of the round's reward ensemble, trained from the policy's backbone on every
+    answer so far, with its gold-check accuracy."""
+    paths = training.RunPaths(round_dir)
+    reward_config = dataclasses.replace(
+        config.reward,
+        output_dir=paths.child("reward"),
+        train=paths.train_records_path,
+        eval=paths.eval_records_path,
+        task=config.task,
+        init_from=config.policy,
+        loop=dataclasses.replace(config.reward.loop, seed=config.seed),
+        pipeline=dataclasses.replace(config.reward.pipeline, seed=config.seed),
+    )
+    final, model, tokenizer = trainer.fit_reward(reward_config)
+    if "gold_check" in pool:
+        final["reward/gold_check_accuracy"] = gold_check_accuracy(
+            model, tokenizer, pool["gold_check"], task.gold_score, config.reward.pipeline
+        )
+    return final, model, tokenizer
+
+
+def _summarize_round(writer, round_index, counts, final, history):
+    """The round's figures into `history` (active/round_K_...) and TensorBoard."""
+    with writer.as_default(step=round_index):
+        tf.summary.scalar("active/train_pairs", counts["train"])
+        for name in (
+            "reward/eval_accuracy",
+            "reward/eval_accuracy_vs_gold",
+            "reward/eval_disagreement",
+            "reward/gold_check_accuracy",
+        ):
+            if name in final:
+                history[f"active/round_{round_index}_{name.split('/')[1]}"] = final[name]
+                tf.summary.scalar(name, final[name])
+    writer.flush()

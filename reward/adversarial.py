@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from rlhf_tf import configs
-from rlhf_tf.reward import models as reward_models
+from rlhf_tf.reward import control_model
 
 REWARD_FORMS = ("gail", "airl")
 
@@ -60,7 +60,7 @@ class AdversarialReward:
             reward_form in REWARD_FORMS, f"`reward_form` must be one of {list(REWARD_FORMS)}.", reward_form=reward_form
         )
         self.reward_form = reward_form
-        self.discriminator = reward_models.ControlRewardModel(
+        self.discriminator = control_model.ControlRewardModel(
             num_actions=num_actions, hidden_sizes=hidden_sizes, name="discriminator"
         )
         actions = np.asarray(demonstrations["actions"])

@@ -9,8 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from rlhf_tf import configs
+from rlhf_tf.reward import control_model
 from rlhf_tf.reward import ensemble as ensemble_lib
-from rlhf_tf.reward import models as reward_models
 
 
 class PreferenceReward:
@@ -47,7 +47,7 @@ class PreferenceReward:
         self.capacity = capacity
         keras.utils.set_random_seed(seed)
         members = [
-            reward_models.ControlRewardModel(num_actions=num_actions, hidden_sizes=hidden_sizes, name=f"member_{k}")
+            control_model.ControlRewardModel(num_actions=num_actions, hidden_sizes=hidden_sizes, name=f"member_{k}")
             for k in range(ensemble_size)
         ]
         self.ensemble = ensemble_lib.RewardEnsemble(members, name="control_reward")

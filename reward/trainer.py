@@ -21,7 +21,7 @@ from rlhf_tf import configs, export, files, tasks, training
 from rlhf_tf.data import pipelines, sources
 from rlhf_tf.data.tokenizers import resolve_tokenizer
 from rlhf_tf.models import policy as policy_lib
-from rlhf_tf.reward import ensemble, losses, metrics, models
+from rlhf_tf.reward import ensemble, language_model, losses, metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,10 +135,10 @@ def load_data(config):
 def _member(config, tokenizer_spec):
     if config.init_from:
         causal_lm, tokenizer = policy_lib.load_policy(config.init_from, dropout=config.model.dropout)
-        return models.LanguageRewardModel(causal_lm.backbone), tokenizer
+        return language_model.LanguageRewardModel(causal_lm.backbone), tokenizer
     tokenizer = resolve_tokenizer(tokenizer_spec)
     causal_lm = policy_lib.build_policy(config.model, tokenizer.vocabulary_size)
-    return models.LanguageRewardModel(causal_lm.backbone), tokenizer
+    return language_model.LanguageRewardModel(causal_lm.backbone), tokenizer
 
 
 def build_model(config, tokenizer_spec):
@@ -281,18 +281,7 @@ def fit_reward(config):
         gold_score = task.gold_score
         if not config.tokenizer and not config.init_from:
             tokenizer_spec = task.tokenizer()
-    with strategy.scope():
-        model, tokenizer = build_model(config, tokenizer_spec)
-        model.build()
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=config.learning_rate * 0.01,
-            decay_steps=max(1, loop_config.steps - 50),
-            alpha=0.1,
-            warmup_target=config.learning_rate,
-            warmup_steps=min(50, loop_config.steps // 10),
-        )
-        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
-        optimizer.build(model.trainable_variables)
+    model, tokenizer, optimizer = _model_and_optimizer(config, strategy, loop_config.steps, tokenizer_spec)
     logging.info(
         "Reward model on %d %s records (%d held out), tokenizer %s.", len(train), kind, len(evaluation), tokenizer.name
     )
@@ -348,29 +337,51 @@ def fit_reward(config):
     final["reward/normalization_mean"] = float(model.reward_mean.numpy())
     final["reward/normalization_std"] = float(model.reward_std.numpy())
     if run_directory.chief:
-        metrics.reliability_plot(summary["bins"], run_directory.reliability_plot_path)
-        files.atomic_write_json(run_directory.calibration_path, {"bins": summary["bins"]})
-        # Save the normalisation with the weights (readable with tf.train.Checkpoint(model=...).read).
-        tf.train.Checkpoint(model=model).write(run_directory.final_reward_checkpoint)
-        if config.export:
-            export.export_reward(
-                model,
-                tokenizer,
-                run_directory.export_dir("reward"),
-                config.pipeline.seq_len,
-                config.pipeline.max_prompt_tokens,
-            )
-        files.atomic_write_json(
-            run_directory.reward_model_description_path,
-            {
-                "tokenizer": tokenizer.config(),
-                "kind": kind,
-                "seq_len": config.pipeline.seq_len,
-                "max_prompt_tokens": config.pipeline.max_prompt_tokens,
-            },
-        )
+        _write_outputs(run_directory, config, model, tokenizer, kind, summary)
     run_directory.update_metrics(final)
     return final, model, tokenizer
+
+
+def _model_and_optimizer(config, strategy, steps, tokenizer_spec):
+    """(model, tokenizer, AdamW with warm-up then cosine decay), built under `strategy`."""
+    with strategy.scope():
+        model, tokenizer = build_model(config, tokenizer_spec)
+        model.build()
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate * 0.01,
+            decay_steps=max(1, steps - 50),
+            alpha=0.1,
+            warmup_target=config.learning_rate,
+            warmup_steps=min(50, steps // 10),
+        )
+        optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=config.weight_decay)
+        optimizer.build(model.trainable_variables)
+    return model, tokenizer, optimizer
+
+
+def _write_outputs(run_directory, config, model, tokenizer, kind, summary):
+    """The reliability plot, calibration table, final checkpoint (with the normalisation), export and description."""
+    metrics.reliability_plot(summary["bins"], run_directory.reliability_plot_path)
+    files.atomic_write_json(run_directory.calibration_path, {"bins": summary["bins"]})
+    # Save the normalisation with the weights (readable with tf.train.Checkpoint(model=...).read).
+    tf.train.Checkpoint(model=model).write(run_directory.final_reward_checkpoint)
+    if config.export:
+        export.export_reward(
+            model,
+            tokenizer,
+            run_directory.export_dir("reward"),
+            config.pipeline.seq_len,
+            config.pipeline.max_prompt_tokens,
+        )
+    files.atomic_write_json(
+        run_directory.reward_model_description_path,
+        {
+            "tokenizer": tokenizer.config(),
+            "kind": kind,
+            "seq_len": config.pipeline.seq_len,
+            "max_prompt_tokens": config.pipeline.max_prompt_tokens,
+        },
+    )
 
 
 def _set_normalisation(model, eval_fn):

@@ -10,8 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from rlhf_tf import training
+from rlhf_tf.feedback import labeling_app
 from rlhf_tf.feedback import store as store_lib
-from rlhf_tf.feedback import webapp
 
 
 def regression_data(num_examples=512, features=8, seed=0):
@@ -142,7 +142,7 @@ def person_answering_by_gold(store_path, name="ann"):
     state = {"answered": 0, "errors": []}
 
     def answer():
-        client = webapp.create_app(store_path).test_client()
+        client = labeling_app.create_app(store_path).test_client()
         client.get(f"/login?token={token}")
         while not stop.is_set():
             page = client.get("/").get_data(as_text=True)

@@ -16,10 +16,8 @@ run inside the compiled step). TF-Agents networks are tf_keras (STACK.md); so ar
 
 import dataclasses
 
-import numpy as np
 import tensorflow as tf
 import tf_keras
-from tf_agents.agents.behavioral_cloning import behavioral_cloning_agent
 from tf_agents.agents.ddpg import critic_network
 from tf_agents.agents.dqn import dqn_agent
 from tf_agents.agents.ppo import ppo_clip_agent
@@ -31,7 +29,6 @@ from tf_agents.metrics import tf_metrics
 from tf_agents.networks import actor_distribution_network, q_network, value_network
 from tf_agents.policies import greedy_policy, random_tf_policy
 from tf_agents.replay_buffers import tf_uniform_replay_buffer
-from tf_agents.trajectories import trajectory as trajectory_lib
 from tf_agents.utils import common
 
 from rlhf_tf import configs
@@ -279,9 +276,7 @@ def _optimizer(hp, total_steps=1):
 def make_agent(kind, environment, hp, total_iterations):
     """A `ControlAgent` of `kind` ("ppo", "reinforce", "dqn", "sac") for a batched TF environment."""
     configs.require(kind in AGENTS, f"`agent` must be one of {list(AGENTS)}.", agent=kind)
-    observation_spec = environment.observation_spec()
     action_spec = environment.action_spec()
-    time_step_spec = environment.time_step_spec()
     counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="agent_train_step")
     discrete = action_spec.dtype.is_integer
     configs.require(
@@ -294,139 +289,110 @@ def make_agent(kind, environment, hp, total_iterations):
     )
     greedy = None
     epsilon = None
+    specs = (environment.time_step_spec(), environment.observation_spec(), action_spec)
     if kind == "ppo":
-        actor = actor_distribution_network.ActorDistributionNetwork(
-            observation_spec, action_spec, fc_layer_params=hp.hidden_sizes, activation_fn=tf.nn.tanh
-        )
-        value = value_network.ValueNetwork(observation_spec, fc_layer_params=hp.hidden_sizes, activation_fn=tf.nn.tanh)
-        agent = ppo_clip_agent.PPOClipAgent(
-            time_step_spec,
-            action_spec,
-            optimizer=_optimizer(hp),
-            actor_net=actor,
-            value_net=value,
-            importance_ratio_clipping=0.2,
-            lambda_value=0.95,
-            discount_factor=hp.discount,
-            entropy_regularization=hp.entropy,
-            num_epochs=hp.num_epochs,
-            use_gae=True,
-            normalize_observations=False,
-            normalize_rewards=hp.normalize_rewards,
-            gradient_clipping=hp.gradient_clipping or None,
-            train_step_counter=counter,
-        )
+        agent = _ppo_agent(*specs, hp, counter)
     elif kind == "reinforce":
-        actor = actor_distribution_network.ActorDistributionNetwork(
-            observation_spec, action_spec, fc_layer_params=hp.hidden_sizes, activation_fn=tf.nn.tanh
-        )
-        value = value_network.ValueNetwork(observation_spec, fc_layer_params=hp.hidden_sizes, activation_fn=tf.nn.tanh)
-        agent = reinforce_agent.ReinforceAgent(
-            time_step_spec,
-            action_spec,
-            actor_network=actor,
-            value_network=value,
-            optimizer=_optimizer(hp),
-            gamma=hp.discount,
-            normalize_returns=True,
-            entropy_regularization=hp.entropy or None,
-            train_step_counter=counter,
-        )
+        agent = _reinforce_agent(*specs, hp, counter)
         greedy = greedy_policy.GreedyPolicy(agent.policy)
     elif kind == "dqn":
-        network = q_network.QNetwork(observation_spec, action_spec, fc_layer_params=hp.hidden_sizes)
-        epsilon = tf.Variable(hp.epsilon_start, trainable=False, dtype=tf.float32, name="epsilon")
-        agent = dqn_agent.DdqnAgent(
-            time_step_spec,
-            action_spec,
-            q_network=network,
-            optimizer=_optimizer(hp, total_iterations * hp.train_steps),
-            epsilon_greedy=lambda: epsilon,
-            target_update_period=hp.target_update_period,
-            td_errors_loss_fn=common.element_wise_huber_loss,
-            gamma=hp.discount,
-            gradient_clipping=10.0,
-            train_step_counter=counter,
-        )
+        agent, epsilon = _dqn_agent(*specs, hp, counter, total_iterations * hp.train_steps)
     else:
-        critic = critic_network.CriticNetwork(
-            (observation_spec, action_spec),
-            joint_fc_layer_params=hp.hidden_sizes,
-            kernel_initializer="glorot_uniform",
-            last_kernel_initializer="glorot_uniform",
-        )
-        actor = actor_distribution_network.ActorDistributionNetwork(
-            observation_spec,
-            action_spec,
-            fc_layer_params=hp.hidden_sizes,
-            continuous_projection_net=tanh_normal_projection_network.TanhNormalProjectionNetwork,
-        )
-        agent = sac_agent.SacAgent(
-            time_step_spec,
-            action_spec,
-            actor_network=actor,
-            critic_network=critic,
-            actor_optimizer=_optimizer(hp),
-            critic_optimizer=_optimizer(hp),
-            alpha_optimizer=_optimizer(hp),
-            target_update_tau=hp.tau,
-            target_update_period=1,
-            td_errors_loss_fn=tf.math.squared_difference,
-            gamma=hp.discount,
-            train_step_counter=counter,
-        )
+        agent = _sac_agent(*specs, hp, counter)
     agent.initialize()
     control_agent = ControlAgent(kind, agent, environment, hp, total_iterations, greedy=greedy)
     control_agent._epsilon = epsilon
     return control_agent
 
 
-def behavioral_cloning(control_agent, demonstrations, steps, batch_size=64, learning_rate=1e-3, seed=0):
-    """Pretrains the agent's policy network on demonstrations (maximum likelihood of the demonstrated actions).
-
-    Uses TF-Agents' `BehavioralCloningAgent` over the agent's own actor network (PPO, REINFORCE, SAC) or Q-network
-    (DQN, whose greedy action then imitates the demonstrator), so the pretrained weights are the ones RL goes on
-    training. `demonstrations`: {"observations": [N, D], "actions": [N, ...]} of (observation, action) pairs.
-    Returns the final loss.
-    """
-    agent = control_agent.agent
-    network = next(
-        (
-            getattr(agent, name)
-            for name in ("_actor_net", "_actor_network", "_q_network")  # PPO; REINFORCE and SAC; DQN
-            if getattr(agent, name, None) is not None
-        ),
-        None,
+def _ppo_agent(time_step_spec, observation_spec, action_spec, hp, counter):
+    """PPOClipAgent with GAE (lambda 0.95) and tanh actor and value MLPs."""
+    actor = actor_distribution_network.ActorDistributionNetwork(
+        observation_spec, action_spec, fc_layer_params=hp.hidden_sizes, activation_fn=tf.nn.tanh
     )
-    configs.require(network is not None, "This agent has no network to clone into.", agent=control_agent.kind)
-    time_step_spec = control_agent.environment.time_step_spec()
-    action_spec = control_agent.environment.action_spec()
-    cloning = behavioral_cloning_agent.BehavioralCloningAgent(
+    value = value_network.ValueNetwork(observation_spec, fc_layer_params=hp.hidden_sizes, activation_fn=tf.nn.tanh)
+    return ppo_clip_agent.PPOClipAgent(
         time_step_spec,
         action_spec,
-        cloning_network=network,
-        optimizer=tf_keras.optimizers.Adam(learning_rate=learning_rate),
+        optimizer=_optimizer(hp),
+        actor_net=actor,
+        value_net=value,
+        importance_ratio_clipping=0.2,
+        lambda_value=0.95,
+        discount_factor=hp.discount,
+        entropy_regularization=hp.entropy,
+        num_epochs=hp.num_epochs,
+        use_gae=True,
+        normalize_observations=False,
+        normalize_rewards=hp.normalize_rewards,
+        gradient_clipping=hp.gradient_clipping or None,
+        train_step_counter=counter,
     )
-    cloning.initialize()
-    observations = np.asarray(demonstrations["observations"], np.float32)
-    actions = np.asarray(demonstrations["actions"])
-    action_dtype = action_spec.dtype.as_numpy_dtype
-    rng = np.random.default_rng(seed)
 
-    def batch(index):
-        count = len(index)
-        return trajectory_lib.Trajectory(
-            step_type=tf.ones([count], tf.int32),
-            observation=tf.constant(observations[index]),
-            action=tf.constant(actions[index].astype(action_dtype)),
-            policy_info=(),
-            next_step_type=tf.ones([count], tf.int32),
-            reward=tf.zeros([count]),
-            discount=tf.ones([count]),
-        )
 
-    train = common.function(cloning.train)
-    loss = float("nan")
-    for _ in range(steps):
-        loss = float(train(batch(rng.integers(0, len(observations), size=batch_size))).loss)
-    return loss
+def _reinforce_agent(time_step_spec, observation_spec, action_spec, hp, counter):
+    """ReinforceAgent with a value baseline and normalised returns."""
+    actor = actor_distribution_network.ActorDistributionNetwork(
+        observation_spec, action_spec, fc_layer_params=hp.hidden_sizes, activation_fn=tf.nn.tanh
+    )
+    value = value_network.ValueNetwork(observation_spec, fc_layer_params=hp.hidden_sizes, activation_fn=tf.nn.tanh)
+    return reinforce_agent.ReinforceAgent(
+        time_step_spec,
+        action_spec,
+        actor_network=actor,
+        value_network=value,
+        optimizer=_optimizer(hp),
+        gamma=hp.discount,
+        normalize_returns=True,
+        entropy_regularization=hp.entropy or None,
+        train_step_counter=counter,
+    )
+
+
+def _dqn_agent(time_step_spec, observation_spec, action_spec, hp, counter, total_updates):
+    """(double DQN with a Huber loss, its annealed epsilon variable)."""
+    network = q_network.QNetwork(observation_spec, action_spec, fc_layer_params=hp.hidden_sizes)
+    epsilon = tf.Variable(hp.epsilon_start, trainable=False, dtype=tf.float32, name="epsilon")
+    agent = dqn_agent.DdqnAgent(
+        time_step_spec,
+        action_spec,
+        q_network=network,
+        optimizer=_optimizer(hp, total_updates),
+        epsilon_greedy=lambda: epsilon,
+        target_update_period=hp.target_update_period,
+        td_errors_loss_fn=common.element_wise_huber_loss,
+        gamma=hp.discount,
+        gradient_clipping=10.0,
+        train_step_counter=counter,
+    )
+    return agent, epsilon
+
+
+def _sac_agent(time_step_spec, observation_spec, action_spec, hp, counter):
+    """SacAgent for continuous actions (tanh-squashed normal actor, learned temperature)."""
+    critic = critic_network.CriticNetwork(
+        (observation_spec, action_spec),
+        joint_fc_layer_params=hp.hidden_sizes,
+        kernel_initializer="glorot_uniform",
+        last_kernel_initializer="glorot_uniform",
+    )
+    actor = actor_distribution_network.ActorDistributionNetwork(
+        observation_spec,
+        action_spec,
+        fc_layer_params=hp.hidden_sizes,
+        continuous_projection_net=tanh_normal_projection_network.TanhNormalProjectionNetwork,
+    )
+    return sac_agent.SacAgent(
+        time_step_spec,
+        action_spec,
+        actor_network=actor,
+        critic_network=critic,
+        actor_optimizer=_optimizer(hp),
+        critic_optimizer=_optimizer(hp),
+        alpha_optimizer=_optimizer(hp),
+        target_update_tau=hp.tau,
+        target_update_period=1,
+        td_errors_loss_fn=tf.math.squared_difference,
+        gamma=hp.discount,
+        train_step_counter=counter,
+    )

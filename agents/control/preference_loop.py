@@ -8,9 +8,11 @@ The pieces, in the order a run uses them:
 - `choose_pairs` pairs segments at random or by ensemble disagreement (the std over members of
   P(first preferred)): ask about what the ensemble is least sure of.
 - `LabelRounds` writes the chosen segments to the run directory (`segments/round-N.npz`, atomically), puts one
-  `segment_comparison` item per pair into the SQLite feedback store, has them answered (the simulated teacher
-  answers at once; people answer through the store), and reads every answered label back. Since labels live in the
-  store and segments on disk, a resumed run rebuilds its label set exactly, and who answers changes nothing else.
+  `segment_comparison` item per pair (with the two segments' observations, for the labeling app's clips) into the
+  SQLite feedback store through a `rlhf_tf.feedback.labeling_round.LabelingRound`, has them answered (the simulated
+  teacher answers at once; people answer through the store), and reads every answered label back. Since labels live
+  in the store and segments on disk, a resumed run rebuilds its label set exactly, and who answers changes nothing
+  else.
 
 The learned reward the labels train is `rlhf_tf.reward.segment_preference.PreferenceReward`.
 """
@@ -23,6 +25,7 @@ import tensorflow as tf
 
 from rlhf_tf import configs, files, training
 from rlhf_tf.feedback import labelers as labelers_lib
+from rlhf_tf.feedback import labeling_round
 from rlhf_tf.feedback import store as store_lib
 from rlhf_tf.reward import ensemble as ensemble_lib
 
@@ -80,8 +83,9 @@ class LabelRounds:
         `run_dir/feedback.sqlite`.
       store_path: a feedback store shared with people (the labeling app) instead of the run's own.
       teacher: a `SegmentTeacher` answering as labeler "simulated", or None when people answer.
-      source: the item's `source` field (which run asked; the labeling app finds segments under it).
-      env_name, fixed_horizon: recorded with each item so that the labeling app can draw the clips.
+      source: the item's `source` field (which run asked).
+      env_name, fixed_horizon: recorded with each item so that the labeling app can draw the clips (which it draws
+        from the observations each item carries in the store).
     """
 
     def __init__(self, run_dir, teacher=None, store_path="", source="", env_name="", fixed_horizon=True):
@@ -91,6 +95,12 @@ class LabelRounds:
         self.store = store_lib.FeedbackStore(store_path or self.paths.feedback_store_path)
         self.teacher = teacher
         self.source = source or os.path.abspath(run_dir)
+        self.questions = labeling_round.LabelingRound(
+            self.store,
+            self.source,
+            "segment_comparison",
+            labeling_round.SIMULATED if teacher is not None else labeling_round.WEB,
+        )
         self.env_name = env_name
         self.fixed_horizon = fixed_horizon
         self._segments = {}  # round -> arrays, cached
@@ -141,30 +151,25 @@ class LabelRounds:
             )
             for (a, b), priority in zip(pairs, priorities)
         ]
-        return self.store.add_items(items)
+        return self.questions.ask(items)
 
     def answer_pending(self):
         """The simulated teacher answers every open item of this run; returns how many it answered."""
         if self.teacher is None:
             return 0
-        answered = 0
-        for item in self.store.next_items(SIMULATED_LABELER, limit=1_000_000, kind="segment_comparison"):
-            if item.source != self.source:
-                continue
+        items = self.questions.open_items(SIMULATED_LABELER)
+        targets = []
+        for item in items:
             first, second = (self.segment(candidate) for candidate in item.candidates)
-            target = self.teacher.label(first["rewards"], second["rewards"])
-            try:
-                self.store.add_label(item.id, SIMULATED_LABELER, labelers_lib.label_to_choice(target))
-            except (store_lib.ItemAlreadyLabeled, store_lib.AlreadyAnswered):
-                continue
-            answered += 1
-        return answered
+            targets.append(self.teacher.label(first["rewards"], second["rewards"]))
+        choices = [labelers_lib.label_to_choice(target) for target in targets]
+        return self.questions.answer(SIMULATED_LABELER, [item.id for item in items], choices)
 
     def wait_for_answers(self, timeout, report=None):
         """Waits until every item this run asked is answered (people answer through the labeling app), or until
         `timeout` seconds pass. Returns how many are still waiting: training goes on with the labels that came, and
         later answers are picked up by later rounds."""
-        return self.store.wait_for_labels(self.source, timeout, kind="segment_comparison", on_wait=report)
+        return self.store.wait_for_labels(self.source, timeout, kind=self.questions.kind, on_wait=report)
 
     def segment(self, segment_id):
         round_number, index = (int(part) for part in segment_id.split("/"))
@@ -174,23 +179,14 @@ class LabelRounds:
     def labels(self, since_label_id=0):
         """(last label id, [(segment 1, segment 2, target)], [their label ids]) for this run's answered, non-skipped
         items, in label order."""
-        rows, ids, last = [], [], since_label_id
-        for item, label in self.store.labeled("segment_comparison", since_label_id=since_label_id):
-            last = max(last, label.id)
-            if item.source != self.source:
-                continue
-            target = labelers_lib.choice_to_label(label.choice)  # P(segment 2 preferred)
-            if target is None:
-                continue
-            first, second = (self.segment(candidate) for candidate in item.candidates)
-            rows.append((first, second, target))
-            ids.append(label.id)
-        return last, rows, ids
+        last, answers = self.questions.answers(since_label_id)
+        rows = [(*(self.segment(candidate) for candidate in item.candidates), target) for item, _, target in answers]
+        return last, rows, [label.id for _, label, _ in answers]
 
     def withdrawn(self, label_ids):
         """How many of `label_ids` are no longer in the store (a labeler undid them in the labeling app)."""
-        return len(label_ids) - self.store.count_labels(label_ids)
+        return self.questions.withdrawn(label_ids)
 
     def asked_count(self):
         """Items this run has put into the store (answered or not)."""
-        return self.store.item_count(source=self.source)
+        return self.questions.asked_count()

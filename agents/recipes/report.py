@@ -121,8 +121,25 @@ def _cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+_STORY_ROWS = [
+    ("SFT", "held-out perplexity", "sft/eval_perplexity", "{:.3f}"),
+    ("SFT", "gold score (held-out prompts)", "sft/gold_score", "{:.3f}"),
+    ("feedback", "comparisons labelled (train / eval)", None, None),
+    ("feedback", "labeler agreement with gold ordering", "reward/labeler_agreement_with_gold", "{:.3f}"),
+    ("reward model", "held-out accuracy (vs labels)", "reward/eval_accuracy", "{:.3f}"),
+    ("reward model", "labeler ceiling", "reward/labeler_ceiling", "{:.3f}"),
+    ("reward model", "held-out accuracy vs gold ordering", "reward/eval_accuracy_vs_gold", "{:.3f}"),
+    ("RL", "gold score (held-out prompts)", "rl/gold_score", "{:.3f}"),
+    ("RL", "win rate vs SFT, gold scorer", "rl/win_rate_vs_sft_gold", "{:.3f}"),
+    ("RL", "win rate vs SFT, learned reward", "rl/win_rate_vs_sft_reward", "{:.3f}"),
+    ("RL", "KL to SFT (nats per response)", "rl/kl_to_reference", "{:.2f}"),
+    ("RL", "response length, SFT -> RL (tokens)", None, None),
+]
+
+
 def write_report(output_dir, stage_dirs, metrics, title="RLHF run", timings=None, seed=None):
-    """Writes `<output_dir>/report.md` and `<output_dir>/plots/*.png`; returns the report's path.
+    """Writes `<output_dir>/report.md` and `<output_dir>/plots/*.png`; returns (the report's path, whether reward
+    hacking was flagged).
 
     Args:
       output_dir: where the report goes.
@@ -142,69 +159,12 @@ def write_report(output_dir, stage_dirs, metrics, title="RLHF run", timings=None
     if reward_scalars:
         plot_paths += plot_reward_model(reward_scalars, metrics, plots_dir)
     flagged, verdict = hacking_check(metrics, rl_scalars)
-
-    def value(name, fmt="{:.3f}"):
-        return fmt.format(metrics[name]) if name in metrics and metrics[name] == metrics[name] else "n/a"
-
-    lines = [f"# {title}", ""]
-    if "rl/win_rate_vs_sft_gold" in metrics:
-        length_change = metrics.get("rl/response_length", 0) / max(metrics.get("rl/sft_response_length", 1), 1e-9) - 1
-        lines += [
-            f"After RL the policy's answers beat the SFT policy's on **{value('rl/win_rate_vs_sft_gold', '{:.1%}')}** "
-            f"of {value('rl/prompts', '{:.0f}')} held-out prompts by the gold scorer (ties count half); mean gold "
-            f"score {value('sft/gold_score')} -> **{value('rl/gold_score')}**, KL to SFT "
-            f"{value('rl/kl_to_reference', '{:.2f}')} nats per response, response length "
-            f"{value('rl/sft_response_length', '{:.1f}')} -> {value('rl/response_length', '{:.1f}')} tokens "
-            f"({length_change:+.0%}).",
-            "",
-        ]
-    lines += ["## The story in numbers", "", "| stage | measure | value |", "|---|---|---|"]
-    rows = [
-        ("SFT", "held-out perplexity", "sft/eval_perplexity", "{:.3f}"),
-        ("SFT", "gold score (held-out prompts)", "sft/gold_score", "{:.3f}"),
-        ("feedback", "comparisons labelled (train / eval)", None, None),
-        ("feedback", "labeler agreement with gold ordering", "reward/labeler_agreement_with_gold", "{:.3f}"),
-        ("reward model", "held-out accuracy (vs labels)", "reward/eval_accuracy", "{:.3f}"),
-        ("reward model", "labeler ceiling", "reward/labeler_ceiling", "{:.3f}"),
-        ("reward model", "held-out accuracy vs gold ordering", "reward/eval_accuracy_vs_gold", "{:.3f}"),
-        ("RL", "gold score (held-out prompts)", "rl/gold_score", "{:.3f}"),
-        ("RL", "win rate vs SFT, gold scorer", "rl/win_rate_vs_sft_gold", "{:.3f}"),
-        ("RL", "win rate vs SFT, learned reward", "rl/win_rate_vs_sft_reward", "{:.3f}"),
-        ("RL", "KL to SFT (nats per response)", "rl/kl_to_reference", "{:.2f}"),
-        ("RL", "response length, SFT -> RL (tokens)", None, None),
-    ]
-    for stage, label, name, fmt in rows:
-        if name is not None:
-            if name in metrics:
-                lines.append(f"| {stage} | {label} | {value(name, fmt)} |")
-        elif stage == "feedback" and "feedback/train_pairs" in metrics:
-            lines.append(
-                f"| {stage} | {label} | {metrics['feedback/train_pairs']:.0f} / {metrics['feedback/eval_pairs']:.0f} |"
-            )
-        elif stage == "RL" and "rl/response_length" in metrics:
-            lines.append(
-                f"| {stage} | {label} | {value('rl/sft_response_length', '{:.1f}')} -> "
-                f"{value('rl/response_length', '{:.1f}')} |"
-            )
-    lines += ["", "## Reward hacking check", "", verdict, ""]
+    lines = [f"# {title}", ""] + _story(metrics) + ["", "## Reward hacking check", "", verdict, ""]
     if plot_paths:
         lines += ["## Plots", ""]
         lines += [f"![{os.path.basename(path)}]({training.PLOTS_DIR}/{os.path.basename(path)})" for path in plot_paths]
         lines.append("")
-    samples = _read_jsonl(training.RunPaths(rl_dir).samples_path) if rl_dir else []
-    if samples:
-        lines += [
-            "## Before and after (held-out prompts)",
-            "",
-            "| prompt | SFT | gold | after RL | gold |",
-            "|---|---|---|---|---|",
-        ]
-        for row in samples:
-            lines.append(
-                f"| {_cell(row['prompt'])} | {_cell(row['baseline'])} | {row.get('baseline_gold', float('nan')):.2f} "
-                f"| {_cell(row['policy'])} | {row.get('policy_gold', float('nan')):.2f} |"
-            )
-        lines.append("")
+    lines += _samples(_read_jsonl(training.RunPaths(rl_dir).samples_path) if rl_dir else [])
     if timings:
         lines += ["## Stages", "", "| stage | seconds | run directory |", "|---|---|---|"]
         for stage, (seconds, directory) in timings.items():
@@ -217,3 +177,61 @@ def write_report(output_dir, stage_dirs, metrics, title="RLHF run", timings=None
     path = training.RunPaths(output_dir).report_path
     files.atomic_write_text(path, "\n".join(lines))
     return path, flagged
+
+
+def _format(metrics, name, fmt="{:.3f}"):
+    return fmt.format(metrics[name]) if name in metrics and metrics[name] == metrics[name] else "n/a"
+
+
+def _story(metrics):
+    """The opening sentence (after RL) and the table of the story in numbers."""
+
+    def value(name, fmt="{:.3f}"):
+        return _format(metrics, name, fmt)
+
+    lines = []
+    if "rl/win_rate_vs_sft_gold" in metrics:
+        length_change = metrics.get("rl/response_length", 0) / max(metrics.get("rl/sft_response_length", 1), 1e-9) - 1
+        lines += [
+            f"After RL the policy's answers beat the SFT policy's on **{value('rl/win_rate_vs_sft_gold', '{:.1%}')}** "
+            f"of {value('rl/prompts', '{:.0f}')} held-out prompts by the gold scorer (ties count half); mean gold "
+            f"score {value('sft/gold_score')} -> **{value('rl/gold_score')}**, KL to SFT "
+            f"{value('rl/kl_to_reference', '{:.2f}')} nats per response, response length "
+            f"{value('rl/sft_response_length', '{:.1f}')} -> {value('rl/response_length', '{:.1f}')} tokens "
+            f"({length_change:+.0%}).",
+            "",
+        ]
+    lines += ["## The story in numbers", "", "| stage | measure | value |", "|---|---|---|"]
+    for stage, label, name, fmt in _STORY_ROWS:
+        if name is not None:
+            if name in metrics:
+                lines.append(f"| {stage} | {label} | {value(name, fmt)} |")
+        elif stage == "feedback" and "feedback/train_pairs" in metrics:
+            lines.append(
+                f"| {stage} | {label} | {metrics['feedback/train_pairs']:.0f} / {metrics['feedback/eval_pairs']:.0f} |"
+            )
+        elif stage == "RL" and "rl/response_length" in metrics:
+            lines.append(
+                f"| {stage} | {label} | {value('rl/sft_response_length', '{:.1f}')} -> "
+                f"{value('rl/response_length', '{:.1f}')} |"
+            )
+    return lines
+
+
+def _samples(samples):
+    """The before/after table of held-out samples (nothing without samples)."""
+    if not samples:
+        return []
+    lines = [
+        "## Before and after (held-out prompts)",
+        "",
+        "| prompt | SFT | gold | after RL | gold |",
+        "|---|---|---|---|---|",
+    ]
+    for row in samples:
+        lines.append(
+            f"| {_cell(row['prompt'])} | {_cell(row['baseline'])} | {row.get('baseline_gold', float('nan')):.2f} "
+            f"| {_cell(row['policy'])} | {row.get('policy_gold', float('nan')):.2f} |"
+        )
+    lines.append("")
+    return lines

@@ -15,8 +15,6 @@ plots/learning_curves.png, segments/, tb/, ckpt/ (reruns resume), export/policy 
 Every field: `rlhf_tf.agents.control.run.ControlConfig`.
 """
 
-import os
-
 from absl import flags
 
 from rlhf_tf.bin import common, runner
@@ -55,6 +53,7 @@ _EVAL_EVERY = flags.DEFINE_integer("eval_every", None, "ControlConfig.eval_every
 def main(argv):
     del argv
     common.prepare()
+    from rlhf_tf import training
     from rlhf_tf.agents.control import run as control
 
     changes = dict(
@@ -94,7 +93,7 @@ def main(argv):
     metrics = control.train_control(config)
     common.print_metrics(metrics, ("control/",))
     if config.record_demonstrations:
-        print(f"demonstrations: {os.path.join(config.output_dir, control.DEMONSTRATIONS_FILE)}")
+        print(f"demonstrations: {training.RunPaths(config.output_dir).demonstrations_path}")
 
 
 def run(argv=None):

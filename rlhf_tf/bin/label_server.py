@@ -5,7 +5,7 @@
     rlhf-tf label-server --store=runs/feedback.sqlite [--host=127.0.0.1 --port=8080]
 
 Tokens are shown once and stored hashed. The server binds to 127.0.0.1 unless --host says otherwise (serve
-other machines only behind TLS). Pages and safety: `rlhf_tf.feedback.webapp`.
+other machines only behind TLS). Pages and safety: `rlhf_tf.feedback.labeling_app`.
 """
 
 from absl import flags
@@ -23,8 +23,8 @@ flags.mark_flag_as_required("store")
 
 def main(argv):
     del argv
+    from rlhf_tf.feedback import labeling_app
     from rlhf_tf.feedback import store as store_lib
-    from rlhf_tf.feedback import webapp
 
     if _ADD_LABELER.value:
         with store_lib.FeedbackStore(_STORE.value) as store:
@@ -34,7 +34,7 @@ def main(argv):
         print(f"Login link: http://{_HOST.value}:{_PORT.value}/login?token={token}")
         return
     print(f"Serving {_STORE.value} on http://{_HOST.value}:{_PORT.value}/ (Ctrl-C stops).")
-    webapp.serve(_STORE.value, host=_HOST.value, port=_PORT.value, threads=_THREADS.value)
+    labeling_app.serve(_STORE.value, host=_HOST.value, port=_PORT.value, threads=_THREADS.value)
 
 
 def run(argv=None):

@@ -9,21 +9,21 @@ reward model would score against these labels).
 """
 
 import dataclasses
-import logging
 import os
 
 import numpy as np
 
 from rlhf_tf import configs, files, tasks
 from rlhf_tf.data import pipelines, reader
+from rlhf_tf.feedback import labeling_round
 from rlhf_tf.feedback.labelers import BradleyTerryLabeler, gold_verdict, label_to_choice
-from rlhf_tf.feedback.store import FeedbackStore, Item, record_item_id
+from rlhf_tf.feedback.store import FeedbackStore, Item
 from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.models import sampling
 from rlhf_tf.training.progress import Progress
 from rlhf_tf.training.run_directory import RunPaths
 
-LABELERS = ("simulated", "web")
+LABELERS = labeling_round.LABELERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,91 +101,91 @@ def collect(config, progress=True):
     after an interruption starts over with a fresh store (sampling and labelling are seeded: the same pairs and
     labels come out).
     """
-
-    finished = files.read_json(RunPaths(config.output_dir).labeler_report_path)
+    paths = RunPaths(config.output_dir)
+    finished = files.read_json(paths.labeler_report_path)
     if finished is not None:
         return finished
-    web = config.labeler == "web"
-    store_path = config.store or RunPaths(config.output_dir).feedback_store_path
-    source = os.path.abspath(config.output_dir)
-    if not web:
+    store_path = config.store or paths.feedback_store_path
+    if config.labeler == labeling_round.SIMULATED:
         for leftover in (store_path, store_path + "-wal", store_path + "-shm"):
             if os.path.exists(leftover):
                 os.remove(leftover)
-
     task = tasks.get_task(config.task)
     store = FeedbackStore(store_path)
-    # People's answers are never thrown away: a rerun of a web collection finds its items in the store.
-    items = store.items(source=source) if web else []
-    ids = [item.id for item in items]
-    if ids:
-        prompts = [item.prompt for item in items]
-        firsts, seconds = ([item.candidates[k] for item in items] for k in (0, 1))
-        empty_pairs = 0
-    else:
-        causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
-        prompts = [record.prompt for record in task.training_prompts(config.num_pairs)]
-        firsts, seconds = sample_pairs(causal_lm, tokenizer, prompts, config, progress)
-        prompts, firsts, seconds, empty_pairs = drop_empty_pairs(prompts, firsts, seconds)
-        golds = task.gold_score(prompts, firsts), task.gold_score(prompts, seconds)
-        ids = store.add_items(
-            [
-                Item(
-                    "comparison",
-                    (a, b),
-                    prompt=p,
-                    source=source,
-                    # The gold scorer's verdict, for the labeling app's agreement-with-gold (never for training).
-                    metadata={"policy": os.fspath(config.policy), "gold_preferred": gold_verdict(g_a, g_b)},
-                )
-                for p, a, b, g_a, g_b in zip(prompts, firsts, seconds, *golds)
-            ]
-        )
-    count_eval = max(1, int(round(len(ids) * config.eval_fraction)))
-    labeler = BradleyTerryLabeler(task.gold_score, temperature=config.temperature, seed=config.seed)
+    questions = labeling_round.LabelingRound(
+        store, os.path.abspath(config.output_dir), "comparison", config.labeler, config.label_timeout
+    )
+    ids, pairs, empty_pairs = _ask_pairs(questions, task, config, progress)
     report = {
-        "labeler": "web" if web else "simulated-bradley-terry",
-        "temperature": None if web else config.temperature,
+        "labeler": "web" if questions.people_answer else "simulated-bradley-terry",
+        "temperature": None if questions.people_answer else config.temperature,
         "task": config.task,
         "policy": os.path.abspath(os.fspath(config.policy)) if os.path.exists(os.fspath(config.policy)) else "",
         "pairs_with_an_empty_response_left_out": empty_pairs,
     }
-    if web:
-        report["unanswered_at_timeout"] = store.wait_for_labels(
-            source,
-            config.label_timeout,
-            kind="comparison",
-            on_wait=lambda waiting: logging.info(
-                "Waiting for %d answers from the labeling app (%s).", waiting, store_path
-            ),
-        )
+    if questions.people_answer:
+        report["unanswered_at_timeout"] = questions.wait_for_people()
+    exports = _answer_and_export(questions, ids, pairs, task, config, report)
+    report["ceiling"] = report["eval_ceiling"]
+    report["agreement_with_gold"] = report["eval_agreement_with_gold"]
+    report["mean_response_words"] = float(np.mean([len(text.split()) for text in pairs[1] + pairs[2]]))
+    reader.write_jsonl(paths.train_records_path, exports["train"])
+    reader.write_jsonl(paths.eval_records_path, exports["eval"])
+    files.atomic_write_json(paths.labeler_report_path, report)
+    store.close()
+    return report
+
+
+def _ask_pairs(questions, task, config, progress):
+    """(item ids, (prompts, firsts, seconds), pairs left out): the pairs put into the store. People's answers are
+    never thrown away: a rerun of a web collection finds its items in the store."""
+    items = questions.items() if questions.people_answer else []
+    if items:
+        pairs = ([item.prompt for item in items], *([item.candidates[k] for item in items] for k in (0, 1)))
+        return [item.id for item in items], pairs, 0
+    causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
+    prompts = [record.prompt for record in task.training_prompts(config.num_pairs)]
+    firsts, seconds = sample_pairs(causal_lm, tokenizer, prompts, config, progress)
+    prompts, firsts, seconds, empty_pairs = drop_empty_pairs(prompts, firsts, seconds)
+    golds = task.gold_score(prompts, firsts), task.gold_score(prompts, seconds)
+    ids = questions.ask(
+        [
+            Item(
+                "comparison",
+                (a, b),
+                prompt=p,
+                source=questions.source,
+                # The gold scorer's verdict, for the labeling app's agreement-with-gold (never for training).
+                metadata={"policy": os.fspath(config.policy), "gold_preferred": gold_verdict(g_a, g_b)},
+            )
+            for p, a, b, g_a, g_b in zip(prompts, firsts, seconds, *golds)
+        ]
+    )
+    return ids, (prompts, firsts, seconds), empty_pairs
+
+
+def _answer_and_export(questions, ids, pairs, task, config, report):
+    """{"eval": records, "train": records}: the held-out share first, then the rest, each answered by the simulated
+    labeler (unless people answer) and read back from the store; adds each split's counts and agreement to
+    `report`."""
+    count_eval = max(1, int(round(len(ids) * config.eval_fraction)))
+    labeler = BradleyTerryLabeler(task.gold_score, temperature=config.temperature, seed=config.seed)
     exports = {}
     for split, selection in (("eval", slice(0, count_eval)), ("train", slice(count_eval, None))):
         labeler.tracker = type(labeler.tracker)()
-        split_prompts, split_a, split_b = prompts[selection], firsts[selection], seconds[selection]
-        if not web:
-            labels = labeler.compare(split_prompts, split_a, split_b)
-            for item_id, label in zip(ids[selection], labels):
-                store.add_label(item_id, labeler_name(config), label_to_choice(label))
-        split_ids = set(ids[selection])
-        exports[split] = [
-            record for record in store.export_records("comparison") if record_item_id(record) in split_ids
-        ]
+        split_ids = ids[selection]
+        if not questions.people_answer:
+            labels = labeler.compare(*(column[selection] for column in pairs))
+            questions.answer(labeler_name(config), split_ids, [label_to_choice(label) for label in labels])
+        exports[split] = questions.records(split_ids)
         report[f"{split}_pairs"] = len(exports[split])
-        if web:
-            agreement, ceiling = _agreement_with_gold(store, split_ids), None
+        if questions.people_answer:
+            agreement, ceiling = _agreement_with_gold(questions.store, set(split_ids)), None
         else:
             agreement, ceiling = labeler.agreement, labeler.ceiling
         report[f"{split}_agreement_with_gold"] = agreement
         report[f"{split}_ceiling"] = ceiling
-    report["ceiling"] = report["eval_ceiling"]
-    report["agreement_with_gold"] = report["eval_agreement_with_gold"]
-    report["mean_response_words"] = float(np.mean([len(text.split()) for text in firsts + seconds]))
-    reader.write_jsonl(RunPaths(config.output_dir).train_records_path, exports["train"])
-    reader.write_jsonl(RunPaths(config.output_dir).eval_records_path, exports["eval"])
-    files.atomic_write_json(RunPaths(config.output_dir).labeler_report_path, report)
-    store.close()
-    return report
+    return exports
 
 
 def drop_empty_pairs(prompts, firsts, seconds):

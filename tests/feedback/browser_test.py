@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
+from rlhf_tf.feedback import labeling_app
 from rlhf_tf.feedback import store as store_lib
-from rlhf_tf.feedback import webapp
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -34,7 +34,7 @@ def server(tmp_path):
             for i in range(6)
         ]
         store.add_items(items)
-    server = waitress.create_server(webapp.create_app(path), host="127.0.0.1", port=0, threads=4)
+    server = waitress.create_server(labeling_app.create_app(path), host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}", path, tokens

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf.reward import ensemble, losses, models
+from rlhf_tf.reward import control_model, ensemble, losses
 
 
 def test_bootstrap_weights_are_poisson_reproducible_and_member_specific():
@@ -24,7 +24,7 @@ def test_disagreement_is_zero_when_members_agree_and_grows_when_they_do_not():
 def test_control_ensemble_learns_and_disagrees_more_off_distribution():
     # Segments whose true reward is the first observation coordinate; members trained on x in [-1, 1].
     rng = np.random.default_rng(0)
-    members = [models.ControlRewardModel(num_actions=2, hidden_sizes=(32, 32)) for _ in range(4)]
+    members = [control_model.ControlRewardModel(num_actions=2, hidden_sizes=(32, 32)) for _ in range(4)]
     model = ensemble.RewardEnsemble(members)
     optimizer = keras.optimizers.Adam(1e-2)
 

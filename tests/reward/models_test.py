@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.models import transformer
-from rlhf_tf.reward import models
+from rlhf_tf.reward import language_model
 
 TINY = policy_lib.PolicyConfig(num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64, max_sequence_length=24)
 
@@ -22,7 +22,7 @@ def _inputs():
 
 def test_gpt2_scores_and_gradients_equal_the_backbones_own_call():
     keras.utils.set_random_seed(0)
-    model = models.LanguageRewardModel(policy_lib.build_policy(TINY, 257).backbone)
+    model = language_model.LanguageRewardModel(policy_lib.build_policy(TINY, 257).backbone)
     model.build()
     inputs = _inputs()
     assert transformer.supports(model.backbone) and not transformer.has_dropout(model.backbone)
@@ -47,7 +47,7 @@ def test_gpt2_scores_and_gradients_equal_the_backbones_own_call():
 def test_dropout_and_other_architectures_use_the_backbones_call():
     keras.utils.set_random_seed(0)
     config = policy_lib.PolicyConfig(**{**TINY.__dict__, "dropout": 0.5})
-    model = models.LanguageRewardModel(policy_lib.build_policy(config, 257).backbone)
+    model = language_model.LanguageRewardModel(policy_lib.build_policy(config, 257).backbone)
     model.build()
     inputs = _inputs()
     assert transformer.has_dropout(model.backbone)
@@ -59,5 +59,5 @@ def test_dropout_and_other_architectures_use_the_backbones_call():
         vocabulary_size=257, num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=24
     )
     assert not transformer.supports(other)
-    scores = models.LanguageRewardModel(other)(inputs)
+    scores = language_model.LanguageRewardModel(other)(inputs)
     assert scores.shape == (3, 2) and np.all(np.isfinite(scores))

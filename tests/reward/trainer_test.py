@@ -73,10 +73,10 @@ def test_exported_scores_equal_the_keras_models_in_a_fresh_process(trained, data
     from rlhf_tf.data import pipelines
     from rlhf_tf.data.tokenizers import resolve_tokenizer
     from rlhf_tf.models import policy as policy_lib
-    from rlhf_tf.reward import models
+    from rlhf_tf.reward import language_model
 
     config = _config(output_dir, data)
-    model = models.LanguageRewardModel(policy_lib.build_policy(TINY, 257).backbone)
+    model = language_model.LanguageRewardModel(policy_lib.build_policy(TINY, 257).backbone)
     model.build()
     tf.train.Checkpoint(model=model).read(str(output_dir / "ckpt" / "final-with-normalization")).expect_partial()
     evaluation = reader.read_jsonl(data / "eval.jsonl")[0][:8]

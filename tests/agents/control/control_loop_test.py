@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from rlhf_tf import training
+from rlhf_tf.agents.control import config as control_config
+from rlhf_tf.agents.control import demonstrations as demonstrations_lib
 from rlhf_tf.agents.control import factories as control_agents
 from rlhf_tf.agents.control import preference_loop as preferences
 from rlhf_tf.agents.control import run as control
@@ -111,8 +114,8 @@ def test_policy_saver_export_acts_in_a_fresh_process(preference_run):
 
 def test_demonstrations_pretrain_by_behavioural_cloning(preference_run, tmp_path):
     config, metrics = preference_run
-    path = os.path.join(config.output_dir, control.DEMONSTRATIONS_FILE)
-    demonstrations = control.load_demonstrations(path)
+    path = training.RunPaths(config.output_dir).demonstrations_path
+    demonstrations = demonstrations_lib.load_demonstrations(path)
     assert demonstrations["episodes"] == 5
     assert metrics["control/demonstrations_return_mean"] >= 150
     # A record ends where the demonstrator's episode ended: the fixed horizon's absorbing steps are not in it.
@@ -128,7 +131,7 @@ def test_demonstrations_pretrain_by_behavioural_cloning(preference_run, tmp_path
 
 def test_adversarial_reward_runs_from_demonstrations(preference_run, tmp_path):
     config, _ = preference_run
-    path = os.path.join(config.output_dir, control.DEMONSTRATIONS_FILE)
+    path = training.RunPaths(config.output_dir).demonstrations_path
     metrics = control.train_control(
         _config(tmp_path / "irl", reward="adversarial", demonstrations=path, bc_steps=0, env_steps=8 * 64 * 3)
     )
@@ -205,10 +208,10 @@ def test_runs_repeat_exactly_from_their_seed(tmp_path):
 
 def test_label_schedule_front_loads_then_spreads_the_budget(tmp_path):
     config = _config(tmp_path, num_labels=1000, initial_label_fraction=0.25, label_until=0.5)
-    targets = [control.label_target(config, iteration, 100) for iteration in range(100)]
+    targets = [control_config.label_target(config, iteration, 100) for iteration in range(100)]
     assert targets[0] == 265 and targets[49] == 1000 and targets[-1] == 1000
     assert all(later >= earlier for earlier, later in zip(targets, targets[1:]))
-    assert control.label_target(dataclasses.replace(config, reward="true", num_labels=0), 0, 100) == 0
+    assert control_config.label_target(dataclasses.replace(config, reward="true", num_labels=0), 0, 100) == 0
 
 
 def _segments(count, length=5, size=3, seed=0):
@@ -282,10 +285,10 @@ def test_bad_demonstrations_name_file_line_and_field(tmp_path):
     path = tmp_path / "demos.jsonl"
     path.write_text('{"observations": [[0, 0]], "actions": [1]}\n{"observations": [[0, 0]], "actions": []}\n')
     with pytest.raises(UserInputError, match=r"demos.jsonl, line 2, field `actions`"):
-        control.load_demonstrations(str(path))
+        demonstrations_lib.load_demonstrations(str(path))
     path.write_text("{not json\n")
     with pytest.raises(UserInputError, match=r"line 1"):
-        control.load_demonstrations(str(path))
+        demonstrations_lib.load_demonstrations(str(path))
 
 
 def test_learning_rate_holds_then_decays_to_its_final_share():

@@ -6,7 +6,7 @@ import tensorflow as tf
 from rlhf_tf import export, tasks, testing
 from rlhf_tf.agents.language import best_of_n, rl
 from rlhf_tf.models import policy as policy_lib
-from rlhf_tf.reward import models
+from rlhf_tf.reward import language_model
 
 
 def test_select_keeps_each_prompts_highest_scored_candidate():
@@ -24,7 +24,7 @@ def test_best_of_n_beats_single_samples_by_its_reward_and_exports_one_graph(tmp_
         testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=3, hidden_dim=32, max_sequence_length=64),
         tokenizer,
     )
-    reward_model = models.LanguageRewardModel(
+    reward_model = language_model.LanguageRewardModel(
         testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=4, hidden_dim=32, max_sequence_length=64).backbone
     )
     reward_model.build()

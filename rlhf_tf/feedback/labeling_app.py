@@ -17,6 +17,9 @@ Safety, by construction:
 - bad requests get a 4xx with a plain message (no debugger, no stack trace); two labelers answering the same item
   at once: the store takes one and the other is told (409);
 - the server binds to 127.0.0.1 unless told otherwise.
+
+The pages are Jinja2 templates in `templates/` beside this module and the script and style sheet are in `static/`
+(Flask's own folders); this module holds the routes.
 """
 
 import hashlib
@@ -28,7 +31,6 @@ import threading
 import time
 
 import flask
-import jinja2
 import numpy as np
 import waitress
 from werkzeug import exceptions
@@ -37,119 +39,6 @@ from rlhf_tf.envs import render
 from rlhf_tf.feedback import store as store_lib
 
 COOKIE = "rlhf_tf_labeler"
-
-_BASE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }} - rlhf-tf labeling</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/static/app.css"></head>
-<body><header><b>rlhf-tf labeling</b>{% if labeler %} &middot; {{ labeler }}{% endif %}
-{% if stats %} &middot; <span id="remaining">{{ stats.remaining }}</span> items left
-&middot; you: {{ stats.answered }} answered, {{ stats.rate }} per minute (last hour){% endif %}
-{% if is_admin %} &middot; <a href="/admin">admin</a>{% endif %}</header>
-{% if message %}<p class="message" id="message">{{ message }}</p>{% endif %}
-<main>{% block main %}{% endblock %}</main>
-<script src="/static/app.js"></script></body></html>"""
-
-_ITEM = """{% extends "base.html" %}{% block main %}
-{% if item is none %}<p id="empty">Nothing to label right now. This page checks again in 10 seconds.</p>
-<meta http-equiv="refresh" content="10">
-{% else %}
-<form method="post" action="/answer" id="answer-form" data-kind="{{ item.kind }}">
-<input type="hidden" name="csrf" value="{{ csrf }}">
-<input type="hidden" name="item_id" value="{{ item.id }}">
-<input type="hidden" name="shown_at" value="{{ shown_at }}">
-{% if item.prompt %}<section class="prompt"><h3>Prompt</h3><pre id="prompt">{{ item.prompt }}</pre></section>{% endif %}
-{% if item.kind in ("comparison", "segment_comparison") %}
-<div class="pair">
-{% for candidate in item.candidates %}
-<section class="candidate" id="candidate-{{ loop.index0 }}">
-<h3>{% if loop.index0 == 0 %}Left (1 / &larr;){% else %}Right (2 / &rarr;){% endif %}</h3>
-{% if item.kind == "segment_comparison" %}<img class="clip" alt="clip {{ loop.index }}"
-  src="/clip/{{ item.id }}/{{ loop.index0 }}">{% else %}<pre class="response">{{ candidate }}</pre>{% endif %}
-</section>{% endfor %}
-</div>
-<div class="buttons">
-<button type="submit" name="choice" value="left">Left is better (1)</button>
-<button type="submit" name="choice" value="tie">Equally good (t)</button>
-<button type="submit" name="choice" value="right">Right is better (2)</button>
-<button type="submit" name="choice" value="skip">Skip (s)</button>
-</div>
-{% elif item.kind == "ranking" %}
-<p>Give each response its rank (1 = best), then Submit (Enter).</p>
-{% for candidate in item.candidates %}
-<section class="candidate"><label>Rank <input class="rank" name="rank-{{ loop.index0 }}" type="number" min="1"
-  max="{{ item.candidates|length }}" value="{{ loop.index }}"></label><pre class="response">{{ candidate }}</pre>
-</section>{% endfor %}
-<div class="buttons"><button type="submit" name="choice" value="ranking">Submit ranking</button>
-<button type="submit" name="choice" value="skip">Skip (s)</button></div>
-{% else %}
-<section class="candidate"><pre class="response">{{ item.candidates[0] }}</pre></section>
-<div class="buttons">{% for score in range(1, 8) %}<button type="submit" name="choice" value="score-{{ score }}">
-{{ score }}</button>{% endfor %}<button type="submit" name="choice" value="skip">Skip (s)</button></div>
-<p>1 = very bad ... 7 = excellent (number keys)</p>
-{% endif %}
-<label class="comment">Comment (optional) <input name="comment" id="comment" maxlength="2000"></label>
-</form>
-{% endif %}
-<form method="post" action="/undo" id="undo-form"><input type="hidden" name="csrf" value="{{ csrf }}">
-<button type="submit">Undo my last answer (u)</button></form>
-{% endblock %}"""
-
-_ADMIN = """{% extends "base.html" %}{% block main %}
-<h2>Progress</h2>
-<p id="totals">Items: {{ totals["items"] }} &middot; labels: {{ totals["labels"] }} &middot; waiting for labels:
-{{ totals["pending"] }}</p>
-<table id="labelers"><tr><th>labeler</th><th>labels</th><th>skips</th><th>last hour</th>
-<th>median seconds per answer</th><th>agreement with others</th><th>agreement with gold</th></tr>
-{% for row in rows %}<tr><td>{{ row.name }}</td><td>{{ row.labels }}</td><td>{{ row.skips }}</td>
-<td>{{ row.last_hour }}</td><td>{{ row.median_seconds }}</td><td>{{ row.agreement }}</td><td>{{ row.gold }}</td></tr>
-{% endfor %}</table>
-<p>Agreement with others: share of this labeler's strict answers (not tie, not skip) that match another labeler's
-strict answer to the same item. Agreement with gold: share of strict answers matching the item's
-<code>metadata.gold_preferred</code>, where its producer (a task with a gold scorer) recorded one.</p>
-{% endblock %}"""
-
-_LOGIN = """{% extends "base.html" %}{% block main %}
-<p>This labeling server needs your access token. Open the link your administrator gave you
-(<code>/login?token=...</code>).</p>{% endblock %}"""
-
-_SCRIPT = """(function () {
-  var form = document.getElementById("answer-form");
-  function submit(value) {
-    if (!form) { return; }
-    var button = form.querySelector('button[value="' + value + '"]');
-    if (button) { button.click(); }
-  }
-  document.addEventListener("keydown", function (event) {
-    if (event.target && (event.target.tagName === "INPUT" || event.target.tagName === "TEXTAREA")) {
-      if (event.key === "Enter" && form && form.dataset.kind === "ranking") { submit("ranking"); }
-      return;
-    }
-    var kind = form ? form.dataset.kind : "";
-    var key = event.key;
-    if (key === "u") { document.querySelector("#undo-form button").click(); return; }
-    if (key === "s") { submit("skip"); return; }
-    if (kind === "comparison" || kind === "segment_comparison") {
-      if (key === "1" || key === "ArrowLeft") { submit("left"); }
-      else if (key === "2" || key === "ArrowRight") { submit("right"); }
-      else if (key === "t" || key === "=") { submit("tie"); }
-    } else if (kind === "rating" && key >= "1" && key <= "7") {
-      submit("score-" + key);
-    } else if (kind === "ranking" && key === "Enter") {
-      submit("ranking");
-    }
-  });
-})();
-"""
-
-_STYLE = """body { font-family: system-ui, sans-serif; margin: 1em 2em; }
-header { padding-bottom: .5em; border-bottom: 1px solid #ccc; margin-bottom: 1em; }
-.pair { display: flex; gap: 1em; } .candidate { flex: 1; border: 1px solid #ddd; padding: .5em; }
-pre { white-space: pre-wrap; word-break: break-word; } .message { background: #fff3c4; padding: .5em; }
-.buttons { margin: 1em 0; } .buttons button { margin-right: .5em; padding: .4em 1em; }
-img.clip { width: 100%; max-width: 480px; image-rendering: pixelated; }
-table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: .2em .6em; }
-"""
 
 _CHOICES = {"left": {"preferred": 0}, "right": {"preferred": 1}, "tie": {"tie": True}, "skip": {"skip": True}}
 
@@ -167,46 +56,36 @@ class _Stores(threading.local):
         return self.store
 
 
-def create_app(store_path, secret=None):
-    """The Flask app over the feedback store at `store_path`.
+class _Labelers:
+    """Who is asking: the labeler behind the request's cookie, and the CSRF token of their forms."""
 
-    Args:
-      secret: bytes keying the CSRF tokens (random per server start by default: a restart only means reloading
-        the page).
-    """
+    def __init__(self, stores, secret):
+        self.stores = stores
+        self.secret = secret
 
-    store_lib.FeedbackStore(store_path).close()  # creates the schema, refuses newer ones, before serving
-    app = flask.Flask(__name__)
-    app.jinja_loader = jinja2.DictLoader(
-        {"base.html": _BASE, "item.html": _ITEM, "admin.html": _ADMIN, "login.html": _LOGIN}
-    )
-    app.jinja_env.autoescape = True  # DictLoader names end in .html, but say it outright
-    secret = secret or secrets.token_bytes(32)
-    stores = _Stores(os.fspath(store_path))
+    def csrf_for(self, token):
+        return hmac.new(self.secret, token.encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def csrf_for(token):
-        return hmac.new(secret, token.encode("utf-8"), hashlib.sha256).hexdigest()
-
-    def current():
+    def current(self):
         token = flask.request.cookies.get(COOKIE, "")
-        found = stores.get().labeler_for_token(token)
+        found = self.stores.get().labeler_for_token(token)
         if found is None:
             return None
         return {"name": found[0], "admin": found[1], "token": token}
 
-    def require_labeler():
-        labeler = current()
+    def require(self):
+        labeler = self.current()
         if labeler is None:
             flask.abort(401, "An access token is required: open your login link (/login?token=...).")
         return labeler
 
-    def check_csrf(labeler):
+    def check_csrf(self, labeler):
         sent = flask.request.form.get("csrf", "")
-        if not hmac.compare_digest(sent, csrf_for(labeler["token"])):
+        if not hmac.compare_digest(sent, self.csrf_for(labeler["token"])):
             flask.abort(403, "The form's security token is missing or stale: reload the page and answer again.")
 
-    def stats(name):
-        store = stores.get()
+    def stats(self, name):
+        store = self.stores.get()
         answered = store.labels(labeler=name)
         hour_ago = time.time() - 3600
         recent = [label for label in answered if label.created_at >= hour_ago]
@@ -215,6 +94,28 @@ def create_app(store_path, secret=None):
             "answered": len(answered),
             "rate": f"{len(recent) / 60:.1f}",
         }
+
+
+def create_app(store_path, secret=None):
+    """The Flask app over the feedback store at `store_path`.
+
+    Args:
+      secret: bytes keying the CSRF tokens (random per server start by default: a restart only means reloading
+        the page).
+    """
+    store_lib.FeedbackStore(store_path).close()  # creates the schema, refuses newer ones, before serving
+    app = flask.Flask(__name__)  # templates/ and static/ beside this module
+    app.jinja_env.autoescape = True  # the templates end in .html, but say it outright
+    stores = _Stores(os.fspath(store_path))
+    labelers = _Labelers(stores, secret or secrets.token_bytes(32))
+    _add_safety(app)
+    _add_labeling_pages(app, stores, labelers)
+    _add_clips_and_admin(app, stores, labelers)
+    return app
+
+
+def _add_safety(app):
+    """Security headers on every response; plain-text errors, never a stack trace."""
 
     @app.after_request
     def headers(response):
@@ -236,13 +137,30 @@ def create_app(store_path, secret=None):
         app.logger.exception("Unexpected error")
         return flask.Response("500: the server failed on this request; it is logged.\n", 500, mimetype="text/plain")
 
-    @app.get("/static/app.js")
-    def script():
-        return flask.Response(_SCRIPT, mimetype="application/javascript")
 
-    @app.get("/static/app.css")
-    def style():
-        return flask.Response(_STYLE, mimetype="text/css")
+def _parse_choice(item):
+    """The store choice a submitted form gives for `item` (a 400 for anything else)."""
+    value = flask.request.form.get("choice", "")
+    if value in _CHOICES and (value == "skip" or item.kind in ("comparison", "segment_comparison")):
+        return _CHOICES[value]
+    if value.startswith("score-") and item.kind == "rating":
+        try:
+            return {"score": int(value[len("score-") :])}
+        except ValueError:
+            pass
+    if value == "ranking" and item.kind == "ranking":
+        try:
+            ranks = [int(flask.request.form[f"rank-{i}"]) for i in range(len(item.candidates))]
+        except (KeyError, ValueError):
+            flask.abort(400, "Every response needs a rank (a whole number).")
+        if sorted(ranks) != list(range(1, len(ranks) + 1)):
+            flask.abort(400, f"Ranks must be 1 to {len(ranks)}, each used once. Received: {ranks}")
+        return {"ranking": [int(i) for i in np.argsort(ranks, kind="stable")]}
+    flask.abort(400, f"Not an answer for a {item.kind} item: {value[:40]!r}")
+
+
+def _add_labeling_pages(app, stores, labelers):
+    """Login, the item page, answering and undoing."""
 
     @app.get("/login")
     def login():
@@ -255,53 +173,33 @@ def create_app(store_path, secret=None):
 
     @app.get("/")
     def index():
-        labeler = current()
+        labeler = labelers.current()
         if labeler is None:
             return flask.render_template("login.html", title="Sign in", labeler=None), 401
-        store = stores.get()
-        item = store.lease_next(labeler["name"])
+        item = stores.get().lease_next(labeler["name"])
         return flask.render_template(
             "item.html",
             title="Label",
             labeler=labeler["name"],
             is_admin=labeler["admin"],
             item=item,
-            csrf=csrf_for(labeler["token"]),
+            csrf=labelers.csrf_for(labeler["token"]),
             shown_at=f"{time.time():.3f}",
-            stats=stats(labeler["name"]),
+            stats=labelers.stats(labeler["name"]),
             message=flask.request.args.get("message", "")[:200],
         )
 
-    def parse_choice(item):
-        value = flask.request.form.get("choice", "")
-        if value in _CHOICES and (value == "skip" or item.kind in ("comparison", "segment_comparison")):
-            return _CHOICES[value]
-        if value.startswith("score-") and item.kind == "rating":
-            try:
-                return {"score": int(value[len("score-") :])}
-            except ValueError:
-                pass
-        if value == "ranking" and item.kind == "ranking":
-            try:
-                ranks = [int(flask.request.form[f"rank-{i}"]) for i in range(len(item.candidates))]
-            except (KeyError, ValueError):
-                flask.abort(400, "Every response needs a rank (a whole number).")
-            if sorted(ranks) != list(range(1, len(ranks) + 1)):
-                flask.abort(400, f"Ranks must be 1 to {len(ranks)}, each used once. Received: {ranks}")
-            return {"ranking": [int(i) for i in np.argsort(ranks, kind="stable")]}
-        flask.abort(400, f"Not an answer for a {item.kind} item: {value[:40]!r}")
-
     @app.post("/answer")
     def answer():
-        labeler = require_labeler()
-        check_csrf(labeler)
+        labeler = labelers.require()
+        labelers.check_csrf(labeler)
         store = stores.get()
         try:
             item_id = int(flask.request.form.get("item_id", ""))
             item = store.item(item_id)
         except (ValueError, store_lib.UserInputError):
             flask.abort(400, "Unknown item.")
-        choice = parse_choice(item)
+        choice = _parse_choice(item)
         if "score" in choice and not 1 <= choice["score"] <= 7:
             flask.abort(400, "A rating is 1 to 7.")
         try:
@@ -321,36 +219,39 @@ def create_app(store_path, secret=None):
 
     @app.post("/undo")
     def undo():
-        labeler = require_labeler()
-        check_csrf(labeler)
+        labeler = labelers.require()
+        labelers.check_csrf(labeler)
         removed = stores.get().undo_last(labeler["name"])
         message = "Your last answer was undone." if removed else "Nothing to undo."
         return flask.redirect("/?message=" + message)
 
+
+def _add_clips_and_admin(app, stores, labelers):
+    """Control clips (GIFs of the observations an item carries) and the admin page."""
+
     @app.get("/clip/<int:item_id>/<int:side>")
     def clip(item_id, side):
-        require_labeler()
+        labelers.require()
+        store = stores.get()
         try:
-            item = stores.get().item(item_id)
+            item = store.item(item_id)
         except store_lib.UserInputError:
             flask.abort(404, "Unknown item.")
         if item.kind != "segment_comparison" or side not in (0, 1):
             flask.abort(404, "No clip there.")
-
-        attachment = stores.get().attachment(item_id, side)
+        attachment = store.attachment(item_id, side)
         if attachment is None:
             flask.abort(404, "This item carries no clip data.")
-        segment = store_lib.decode_arrays(attachment)
         animation = render.segment_animation(
             item.metadata.get("env", ""),
-            segment["observations"],
+            store_lib.decode_arrays(attachment)["observations"],
             fixed_horizon=item.metadata.get("fixed_horizon", True),
         )
         return flask.send_file(io.BytesIO(animation), mimetype="image/gif")
 
     @app.get("/admin")
     def admin():
-        labeler = require_labeler()
+        labeler = labelers.require()
         if not labeler["admin"]:
             flask.abort(403, "The admin page needs an admin token.")
         store = stores.get()
@@ -362,8 +263,6 @@ def create_app(store_path, secret=None):
             rows=admin_rows(store),
             totals={**store.counts(), "pending": store.pending_count()},
         )
-
-    return app
 
 
 def _strict(choice):

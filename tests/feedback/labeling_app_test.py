@@ -4,8 +4,8 @@ import re
 
 import pytest
 
+from rlhf_tf.feedback import labeling_app
 from rlhf_tf.feedback import store as store_lib
-from rlhf_tf.feedback import webapp
 
 HOSTILE = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 
@@ -30,7 +30,7 @@ def setup(tmp_path):
                 store_lib.Item("ranking", ("x", "y", "z"), prompt="rank", priority=1),
             ]
         )
-    app = webapp.create_app(path, secret=b"k" * 32)
+    app = labeling_app.create_app(path, secret=b"k" * 32)
     app.testing = False  # errors go through the app's handlers, as in production
     return path, app, {"ann": ann, "bob": bob, "lead": lead}
 
@@ -129,7 +129,7 @@ def test_two_labelers_on_one_item_one_wins_the_other_is_told(tmp_path):
     with store_lib.FeedbackStore(path) as store:
         tokens = {name: store.add_labeler(name) for name in ("ann", "bob")}
         store.add_items([store_lib.Item("comparison", ("a", "b"), prompt="p")])
-    app = webapp.create_app(path)
+    app = labeling_app.create_app(path)
     ann, bob = _client(app, tokens["ann"]), _client(app, tokens["bob"])
     # With one item left, both are shown it (ann holds it; bob gets it as nothing else is left).
     ann_page, bob_page = ann.get("/").get_data(as_text=True), bob.get("/").get_data(as_text=True)
@@ -195,7 +195,7 @@ def test_control_clips_are_drawn_from_the_items_attachments(tmp_path):
         )
         (plain_id,) = store.add_items([store_lib.Item("segment_comparison", ("1/0", "1/1"))])
         token = store.add_labeler("ann")
-    app = webapp.create_app(path)
+    app = labeling_app.create_app(path)
     client = _client(app, token)
     page = client.get("/").get_data(as_text=True)
     assert f'src="/clip/{item_id}/0"' in page and f'src="/clip/{item_id}/1"' in page
