@@ -34,6 +34,7 @@ from rlhf_tf.feedback import collect, labeling_round
 from rlhf_tf.feedback.labelers import BradleyTerryLabeler, gold_verdict, label_to_choice
 from rlhf_tf.feedback.store import FeedbackStore, Item
 from rlhf_tf.models import policy as policy_lib
+from rlhf_tf.models import sampling
 from rlhf_tf.reward import ensemble, trainer
 
 PAIR_KEYS = ("prompts", "firsts", "seconds")
@@ -81,7 +82,7 @@ class ActiveConfig:
     store: str = ""
     label_timeout: float = 3600.0
     temperature: float = 0.5
-    max_new_tokens: int = 48
+    max_new_tokens: int = sampling.MAX_NEW_TOKENS
     gold_check_pairs: int = 1000
     reward: trainer.RewardConfig = trainer.RewardConfig(output_dir="-", train="-", ensemble_size=3, epochs=6.0)
     seed: int = 0

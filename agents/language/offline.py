@@ -17,6 +17,7 @@ from rlhf_tf import configs, training
 from rlhf_tf.agents.language import rl
 from rlhf_tf.data import pipelines, sources
 from rlhf_tf.models import policy as policy_lib
+from rlhf_tf.models import sampling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,8 +60,8 @@ class OfflineConfig:
     loop: training.LoopConfig = training.LoopConfig(steps=1000, log_every=25, checkpoint_every=250)
     task: str = "reviews"
     reward: str = ""
-    num_eval_prompts: int = 1000
-    max_new_tokens: int = 48
+    num_eval_prompts: int = rl.RolloutConfig.num_eval_prompts
+    max_new_tokens: int = sampling.MAX_NEW_TOKENS
     num_samples: int = 12
     export: bool = True
     strategy: str = "auto"

@@ -59,8 +59,8 @@ class RolloutConfig:
     num_prompts: int = 20_000
     num_eval_prompts: int = 1000
     batch_size: int = 64
-    max_prompt_tokens: int = 32
-    max_new_tokens: int = 48
+    max_prompt_tokens: int = sampling.MAX_PROMPT_TOKENS
+    max_new_tokens: int = sampling.MAX_NEW_TOKENS
     temperature: float = 1.0
 
     def __post_init__(self):

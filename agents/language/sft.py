@@ -67,7 +67,7 @@ class SFTConfig:
     clip_norm: float = 1.0
     jit_compile: bool = True
     num_samples: int = 10
-    max_new_tokens: int = 48
+    max_new_tokens: int = sampling.MAX_NEW_TOKENS
     export: bool = True
     strategy: str = "auto"
 

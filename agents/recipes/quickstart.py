@@ -23,6 +23,7 @@ from rlhf_tf.agents.language import ppo, rl, sft
 from rlhf_tf.agents.recipes import report
 from rlhf_tf.feedback import collect
 from rlhf_tf.models import policy as policy_lib
+from rlhf_tf.models import sampling
 from rlhf_tf.reward import trainer
 
 STAGES = ("sft", "labels", "reward", "ppo")
@@ -64,13 +65,13 @@ class QuickstartConfig:
     store: str = ""
     label_timeout: float = 3600.0
     ppo_iterations: int = 160
-    learning_rate: float = 1e-4
+    learning_rate: float = ppo.PPOHyperparameters.learning_rate
     kl_coef: float = rl.KL_COEF_DEFAULTS["ppo"]
     length_penalty: float = 0.05
-    num_eval_prompts: int = 1000
+    num_eval_prompts: int = rl.RolloutConfig.num_eval_prompts
     policy: policy_lib.PolicyConfig = policy_lib.PolicyConfig()
-    max_new_tokens: int = 48
-    rollout_batch_size: int = 64
+    max_new_tokens: int = sampling.MAX_NEW_TOKENS
+    rollout_batch_size: int = rl.RolloutConfig.batch_size
     progress: bool = True
 
     def __post_init__(self):
@@ -84,7 +85,7 @@ class QuickstartConfig:
 
 
 def stage_dirs(config):
-    return {stage: os.path.join(config.output_dir, stage) for stage in STAGES}
+    return {stage: training.RunPaths(config.output_dir).child(stage) for stage in STAGES}
 
 
 def stage_configs(config):

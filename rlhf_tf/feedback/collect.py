@@ -53,8 +53,8 @@ class CollectConfig:
     num_pairs: int = 3000
     eval_fraction: float = 0.15
     temperature: float = 0.5
-    max_new_tokens: int = 48
-    max_prompt_tokens: int = 32
+    max_new_tokens: int = sampling.MAX_NEW_TOKENS
+    max_prompt_tokens: int = sampling.MAX_PROMPT_TOKENS
     batch_size: int = 256
     seed: int = 0
     labeler: str = "simulated"

@@ -22,6 +22,12 @@ from rlhf_tf.models import transformer
 LOGPROB_TOLERANCE = 1e-3
 
 
+# The response and prompt budgets every sampling command starts from, set here once (tokens; a response's budget
+# includes its end token, and a prompt keeps its last this many tokens).
+MAX_NEW_TOKENS = 48
+MAX_PROMPT_TOKENS = 32
+
+
 @dataclasses.dataclass(frozen=True)
 class SamplingConfig:
     """How responses are sampled.
@@ -35,7 +41,7 @@ class SamplingConfig:
       jit_compile: compile the whole decoding loop with XLA.
     """
 
-    max_new_tokens: int = 48
+    max_new_tokens: int = MAX_NEW_TOKENS
     temperature: float = 1.0
     top_k: int = 0
     top_p: float = 1.0
