@@ -23,7 +23,7 @@ _FIX = (
 
 def tf_keras_is_legacy():
     """True when `tf.keras` resolves to tf_keras (Keras 2), as TF-Agents needs. Imports TensorFlow."""
-    import tensorflow
+    import tensorflow  # here, not at the top: this module must run before TensorFlow is first imported
 
     return tensorflow.keras.Model.__module__.startswith("tf_keras")
 

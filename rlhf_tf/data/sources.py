@@ -34,6 +34,7 @@ def iter_records(
     """Yields the records of every source in `spec` (see the module docstring), in order."""
     for item in split_specs(spec):
         if is_tfds(item):
+            # Only for tfds: specs: tensorflow-datasets takes seconds to import, and most runs never need it.
             from rlhf_tf.data import tfds_builder
 
             yield from tfds_builder.iter_tfds_records(item, data_dir=tfds_data_dir)
