@@ -32,7 +32,7 @@ from rlhf_tf import configs, export, files, tasks, training
 from rlhf_tf.data import pipelines, reader, records
 from rlhf_tf.feedback import collect, labeling_round
 from rlhf_tf.feedback.labelers import BradleyTerryLabeler, gold_verdict, label_to_choice
-from rlhf_tf.feedback.store import FeedbackStore, Item
+from rlhf_tf.feedback.store import FeedbackStore, Item, record_item_id
 from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.models import sampling
 from rlhf_tf.reward import ensemble, trainer
@@ -257,13 +257,13 @@ class _Asker:
     def export(self, directory):
         """Writes the answered pairs so far as train.jsonl and eval.jsonl in `directory`; returns their counts."""
         splits = {item.id: item.metadata["split"] for item in self.questions.items()}
+        exported = {"train": [], "eval": []}
+        for record in self.questions.records(splits):  # the store's labels are read once per round
+            exported[splits[record_item_id(record)]].append(record)
         paths = training.RunPaths(directory)
-        counts = {}
-        for split, path in (("train", paths.train_records_path), ("eval", paths.eval_records_path)):
-            split_records = self.questions.records([item_id for item_id, name in splits.items() if name == split])
-            reader.write_jsonl(path, split_records)
-            counts[split] = len(split_records)
-        return counts
+        reader.write_jsonl(paths.train_records_path, exported["train"])
+        reader.write_jsonl(paths.eval_records_path, exported["eval"])
+        return {split: len(split_records) for split, split_records in exported.items()}
 
 
 def train_active(config):

@@ -174,10 +174,6 @@ class RunPaths:
         """The run directory of a stage or member inside this one (the quickstart's stages, compare's seeds)."""
         return self._join(name)
 
-    def file(self, name):
-        """A run's own output file outside the contract above (a recipe's comparison table, say)."""
-        return self._join(name)
-
 
 class RunDirectory(RunPaths):
     """The run being written: its paths and atomic writers.
