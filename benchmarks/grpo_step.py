@@ -68,7 +68,7 @@ def main():
         samples_per_prompt=K, minibatch_size=args.minibatch_size, epochs=args.epochs, missing_end_penalty=0.0
     )
     learner = policy_gradient.PolicyGradientLearner(policy_lm, reference_lm, no_end, hyperparameters, RESPONSE)
-    sampler = sampling.Sampler(policy_lm.backbone, no_end, 0, config)
+    sampler = sampling.Sampler(policy_lm, no_end, 0, config)
     prompts = next(grouped_prompts())
     timings = {"collect": [], "reward": [], "sampler": [], "reference": [], "update": []}
     for step in range(args.steps + 2):  # two warm-up steps compile

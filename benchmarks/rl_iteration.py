@@ -36,8 +36,8 @@ from rlhf_tf.agents.language import (
     bridge,
     ppo,  # noqa: E402
 )
+from rlhf_tf.models import families, sampling, transformer  # noqa: E402
 from rlhf_tf.models import policy as policy_lib  # noqa: E402
-from rlhf_tf.models import sampling, transformer  # noqa: E402
 from rlhf_tf.reward import language_model  # noqa: E402
 
 BATCH, PROMPT, RESPONSE, VOCABULARY = 64, 16, 48, 257
@@ -56,7 +56,7 @@ def reward_function(reward_model, dtype):
     def reward_fn(prompt_ids, prompt_mask, response_ids, response_mask):
         ids = tf.concat([prompt_ids, response_ids], axis=1)
         mask = tf.concat([prompt_mask, response_mask], axis=1)
-        weights = transformer.read_weights(reward_model.backbone, dtype)
+        weights = families.read_weights(reward_model.backbone, dtype)
         hidden = transformer.forward(weights, ids, transformer.positions_from_mask(mask), transformer.causal_mask(mask))
         last = tf.shape(prompt_ids)[1] + tf.reduce_sum(tf.cast(response_mask, tf.int32), axis=1) - 1
         return tf.squeeze(reward_model.head(tf.gather(hidden, last, batch_dims=1)), -1)
@@ -90,7 +90,7 @@ def run_variant(value_model, compute_dtype, iterations, minibatch_size):
         minibatch_size=minibatch_size, value_model=value_model, compute_dtype=compute_dtype, missing_end_penalty=0.0
     )
     learner = ppo.PPOLearner(policy_lm, reference_lm, NO_END, hyperparameters)
-    sampler = sampling.Sampler(policy_lm.backbone, NO_END, 0, sampling_config)
+    sampler = sampling.Sampler(policy_lm, NO_END, 0, sampling_config)
     prompts = next(prompt_batches())
 
     timings = {"collect": [], "reward": [], "sampler": [], "score": [], "update": []}

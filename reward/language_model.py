@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from rlhf_tf.models import transformer
+from rlhf_tf.models import passes
 from rlhf_tf.reward.heads import scalar_head
 
 
@@ -16,7 +16,7 @@ class LanguageRewardModel(keras.Model):
 
     Args:
       backbone: a keras-hub backbone taking {"token_ids", "padding_mask"} (GPT-2 by default; any keras-hub
-        backbone with that signature works, including an SFT policy's).
+        decoder works, including an SFT policy's).
 
     Inputs: {"token_ids": int [..., length], "padding_mask": bool [..., length]} with any leading shape
     ([batch, K, length] for comparisons). Returns raw scores [...].
@@ -45,17 +45,14 @@ class LanguageRewardModel(keras.Model):
         return tf.reshape(tf.cast(scores, tf.float32), leading)
 
     def _last_hidden(self, token_ids, padding_mask, last, training):
-        """The backbone's output at each row's `last` position, [batch, hidden]. GPT-2 backbones run through
-        `transformer.hidden_at` (the same function of the same variables, computing the last block at that position
-        only); with dropout on while training, and for other architectures, through the backbone's own call."""
-        if not transformer.supports(self.backbone) or (training and transformer.has_dropout(self.backbone)):
-            hidden = self.backbone({"token_ids": token_ids, "padding_mask": padding_mask}, training=training)
-            return tf.gather(hidden, last, batch_dims=1)
+        """The backbone's output (after its final norm) at each row's `last` position, [batch, hidden]. Fast
+        families run `transformer.hidden_at` (the same function of the same variables, computing the last block at
+        that position only); with dropout on while training, and for other architectures, the backbone's own call.
+        """
         compute_dtype = self.backbone.compute_dtype
-        weights = transformer.read_weights(self.backbone, None if compute_dtype == "float32" else compute_dtype)
+        model = passes.read(self.backbone, None if compute_dtype == "float32" else compute_dtype, training=training)
         positions = tf.broadcast_to(tf.range(tf.shape(token_ids)[1])[None], tf.shape(token_ids))
-        mask = transformer.causal_mask(padding_mask)
-        return transformer.final_norm(weights, transformer.hidden_at(weights, token_ids, positions, mask, last))
+        return model.final_norm(model.hidden_at(token_ids, padding_mask, last, positions))
 
     def normalized(self, scores):
         return (scores - self.reward_mean) / tf.maximum(self.reward_std, 1e-6)

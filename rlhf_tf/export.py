@@ -26,7 +26,7 @@ class PolicyServer(tf.Module):
         self.causal_lm = causal_lm
         self.keras_tokenizer = tokenizer.tokenizer
         self._tokenizer = tokenizer
-        self._sampler = sampling.Sampler(causal_lm.backbone, tokenizer.end_id, tokenizer.pad_id, sampling_config)
+        self._sampler = sampling.Sampler(causal_lm, tokenizer.end_id, tokenizer.pad_id, sampling_config)
         self._max_prompt_tokens = max_prompt_tokens
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt")])
@@ -95,7 +95,7 @@ class BestOfNServer(tf.Module):
         self.keras_tokenizer = tokenizer.tokenizer
         self.reward = tf.saved_model.load(reward_path)
         self._tokenizer = tokenizer
-        self._sampler = sampling.Sampler(causal_lm.backbone, tokenizer.end_id, tokenizer.pad_id, sampling_config)
+        self._sampler = sampling.Sampler(causal_lm, tokenizer.end_id, tokenizer.pad_id, sampling_config)
         self._n = n
         self._max_prompt_tokens = max_prompt_tokens
 

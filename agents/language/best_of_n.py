@@ -61,7 +61,7 @@ def select(prompts, candidates, reward_texts, n):
 def sample_best_of_n(causal_lm, tokenizer, prompts, reward_texts, n, max_new_tokens, max_prompt_tokens, seed):
     """Best-of-n responses for `prompts` (strings)."""
     sampler = sampling.Sampler(
-        causal_lm.backbone, tokenizer.end_id, tokenizer.pad_id, sampling.SamplingConfig(max_new_tokens=max_new_tokens)
+        causal_lm, tokenizer.end_id, tokenizer.pad_id, sampling.SamplingConfig(max_new_tokens=max_new_tokens)
     )
     repeated = [prompt for prompt in prompts for _ in range(n)]
     candidates = []

@@ -88,7 +88,7 @@ class LanguagePolicy(tf_policy.TFPolicy):
         time_step_spec, action_spec, info_spec = specs(prompt_length, sampling_config.max_new_tokens, vocabulary_size)
         self._causal_lm = causal_lm
         self._tf_vars = [weight.value for weight in causal_lm.weights]
-        self._sampler = sampling.Sampler(causal_lm.backbone, end_id, pad_id, sampling_config)
+        self._sampler = sampling.Sampler(causal_lm, end_id, pad_id, sampling_config)
         self._seed = seed
         self._calls = tf.Variable(0, dtype=tf.int32, trainable=False, name="sampling_calls")
         super().__init__(time_step_spec, action_spec, info_spec=info_spec, clip=False)

@@ -22,7 +22,7 @@ import tensorflow as tf
 from rlhf_tf import configs, training
 from rlhf_tf.agents.language import dpo_losses, offline, rl
 from rlhf_tf.data import pipelines
-from rlhf_tf.models import sampling, transformer
+from rlhf_tf.models import passes, sampling
 
 
 def sequence_logprobs(backbone, token_ids, padding_mask, response_mask, dtype=None):
@@ -32,9 +32,8 @@ def sequence_logprobs(backbone, token_ids, padding_mask, response_mask, dtype=No
     ids = tf.reshape(token_ids, [-1, length])
     mask = tf.reshape(tf.cast(padding_mask, tf.bool), [-1, length])
     targets_mask = tf.cast(tf.reshape(response_mask, [-1, length])[:, 1:], tf.float32)
-    weights = transformer.read_weights(backbone, dtype)
-    hidden = transformer.forward(weights, ids, transformer.positions_from_mask(mask), transformer.causal_mask(mask))
-    logits = tf.cast(transformer.logits(weights, hidden[:, :-1]), tf.float32)
+    model = passes.read(backbone, dtype)
+    logits = tf.cast(model.logits(model.hidden(ids, mask)[:, :-1]), tf.float32)
     token_logprobs = -tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ids[:, 1:], logits=logits)
     return tf.reshape(tf.reduce_sum(token_logprobs * targets_mask, axis=1), leading)
 

@@ -58,8 +58,8 @@ def evaluate_policy(
       reward_texts: optional `(prompts, responses) -> [batch]`, e.g. a reward SavedModel's signature.
     """
     config = sampling.SamplingConfig(max_new_tokens=max_new_tokens)
-    policy_sampler = sampling.Sampler(causal_lm.backbone, tokenizer.end_id, tokenizer.pad_id, config)
-    baseline_sampler = sampling.Sampler(baseline_lm.backbone, tokenizer.end_id, tokenizer.pad_id, config)
+    policy_sampler = sampling.Sampler(causal_lm, tokenizer.end_id, tokenizer.pad_id, config)
+    baseline_sampler = sampling.Sampler(baseline_lm, tokenizer.end_id, tokenizer.pad_id, config)
     kl_pass = tf.function(sampling.teacher_forced)
     policy_texts, baseline_texts, kls, policy_lengths, baseline_lengths = [], [], [], [], []
     bar = Progress(len(prompts), description="evaluate", unit="prompt", enabled=progress)

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from rlhf_tf import configs, ops, training
 from rlhf_tf.agents.language import grpo_losses, rl
-from rlhf_tf.models import sampling, transformer
+from rlhf_tf.models import passes, sampling
 
 ALGORITHMS = ("reinforce", "rloo", "grpo")
 
@@ -147,7 +147,7 @@ class PolicyGradientLearner:
             batch["prompt_mask"],
             batch["response_ids"],
             batch["response_mask"],
-            weights=transformer.read_weights(backbone, self._dtype),
+            model_passes=passes.read(backbone, self._dtype),
         )
 
     def _reference_graph(self, rollout):

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from rlhf_tf import configs, ops, training
 from rlhf_tf.agents.language import ppo_losses, rl
-from rlhf_tf.models import sampling, transformer
+from rlhf_tf.models import passes, sampling
 from rlhf_tf.models.value import ValueHead
 from rlhf_tf.reward import loading as reward_loading
 
@@ -190,20 +190,20 @@ class PPOLearner:
             batch["response_ids"],
             batch["response_mask"],
             value_head=self.value_head if shared and with_values else None,
-            weights=transformer.read_weights(self.causal_lm.backbone, self._dtype),
+            model_passes=passes.read(self.causal_lm.backbone, self._dtype),
         )
         if with_values and not shared:
             # A separate critic reads its trunk's output as the backbone gives it (after the final norm), as the
             # reward model's head it may start from does.
-            critic_weights = transformer.read_weights(self.critic_backbone, self._dtype)
+            critic_passes = passes.read(self.critic_backbone, self._dtype)
             outputs["values"] = sampling.teacher_forced(
                 self.critic_backbone,
                 batch["prompt_ids"],
                 batch["prompt_mask"],
                 batch["response_ids"],
                 batch["response_mask"],
-                value_head=lambda hidden: self.value_head(transformer.final_norm(critic_weights, hidden)),
-                weights=critic_weights,
+                value_head=lambda hidden: self.value_head(critic_passes.final_norm(hidden)),
+                model_passes=critic_passes,
             )["values"]
         return outputs
 
@@ -215,7 +215,7 @@ class PPOLearner:
             rollout["prompt_mask"],
             rollout["response_ids"],
             rollout["response_mask"],
-            weights=transformer.read_weights(self.reference_lm.backbone, self._dtype),
+            model_passes=passes.read(self.reference_lm.backbone, self._dtype),
         )
         return reference["logprobs"], self._forward(rollout)["values"]
 

@@ -152,7 +152,7 @@ def sample_completions(
     [(prompt, completion, ended)]."""
     batch = next(iter(pipelines.prompt_batches(prompts, tokenizer, max_prompt_tokens, len(prompts))))
     sampling_config = sampling_config or sampling.SamplingConfig(max_new_tokens=max_new_tokens)
-    sampler = sampling.Sampler(causal_lm.backbone, tokenizer.end_id, tokenizer.pad_id, sampling_config)
+    sampler = sampling.Sampler(causal_lm, tokenizer.end_id, tokenizer.pad_id, sampling_config)
     out = sampler.generate(batch["token_ids"], batch["padding_mask"], [seed, 0])
     texts = tokenizer.detokenize(out["token_ids"], out["mask"]).numpy()
     ended = tf.reduce_any(tf.logical_and(tf.equal(out["token_ids"], tokenizer.end_id), out["mask"]), axis=1).numpy()

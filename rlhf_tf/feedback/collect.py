@@ -74,7 +74,7 @@ def sample_pairs(causal_lm, tokenizer, prompts, config, progress=True):
     """Two independent samples per prompt: (firsts, seconds) lists of strings."""
 
     sampler = sampling.Sampler(
-        causal_lm.backbone,
+        causal_lm,
         tokenizer.end_id,
         tokenizer.pad_id,
         sampling.SamplingConfig(max_new_tokens=config.max_new_tokens),

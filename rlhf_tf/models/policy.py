@@ -13,7 +13,7 @@ import tensorflow as tf
 from rlhf_tf import configs, files
 from rlhf_tf.data import tokenizers
 from rlhf_tf.errors import UserInputError
-from rlhf_tf.models import transformer
+from rlhf_tf.models import families
 from rlhf_tf.training.run_directory import RunPaths
 
 TOKENIZER_FILE = "rlhf_tokenizer.json"
@@ -121,15 +121,35 @@ def load_policy(path, dropout=None):
             f"preset name or a local preset directory. Loading failed with {type(error).__name__}: {error}. "
             f"Received: {path}"
         ) from error
-    transformer.check_supported(causal_lm.backbone)
+    check_decoder_only(causal_lm, path)
     if dropout is not None:
         set_dropout(causal_lm, dropout)
     return causal_lm, load_tokenizer(path)
 
 
+# keras-hub CausalLM subclasses that condition on images: their call needs pixels rlhf-tf does not have.
+_NOT_TEXT_ONLY = ("PaliGemmaCausalLM", "BLIP2CausalLM", "PARSeqCausalLM", "Gemma3nCausalLM")
+
+
+def check_decoder_only(model, path):
+    """Raises a clear error unless `model` is a text decoder-only keras-hub causal LM."""
+    seq2seq = getattr(keras_hub.models, "Seq2SeqLM", ())
+    if not isinstance(model, keras_hub.models.CausalLM) or isinstance(model, seq2seq):
+        raise UserInputError(
+            f"{path} holds a {type(model).__name__}, not a decoder-only causal LM: rlhf-tf's language commands "
+            "train keras-hub CausalLM models (GPT-2, Llama, Mistral, Qwen, Gemma, Phi-3, OPT, ...). Give such a "
+            "preset, or convert your checkpoint to one."
+        )
+    if type(model).__name__ in _NOT_TEXT_ONLY:
+        raise UserInputError(
+            f"{path} holds a {type(model).__name__}, a model that reads images as well as text; rlhf-tf's language "
+            "commands train text-only causal LMs. Give a text model's preset."
+        )
+
+
 def set_dropout(causal_lm, rate):
     """Sets every Dropout layer's rate (0 turns dropout off for RL and reference passes)."""
-    for layer in transformer.dropout_layers(causal_lm.backbone):
+    for layer in families.dropout_layers(causal_lm.backbone):
         layer.rate = rate
 
 

@@ -12,10 +12,12 @@ returned log-probs equal a teacher-forced pass over the same sequences (`respons
 import dataclasses
 
 import tensorflow as tf
+from absl import logging
 from tensorflow.compiler.tf2xla.python import xla
 
 from rlhf_tf import configs
-from rlhf_tf.models import transformer
+from rlhf_tf.errors import UserInputError
+from rlhf_tf.models import families, passes, transformer
 
 # Max abs difference between sampling log-probs and a teacher-forced pass in float32 (XLA vs graph kernels and a
 # different summation order in the cached attention).
@@ -72,28 +74,46 @@ def filter_logits(logits, temperature, top_k=0, top_p=1.0):
 
 
 class Sampler:
-    """Samples responses from a keras-hub GPT-2 backbone.
+    """Samples responses from a keras-hub causal LM.
+
+    Families with fast passes (`families.FAST_FAMILIES`) decode through `transformer`'s cached pass over left-padded
+    prompts; any other keras-hub `CausalLM` decodes through its own `call_with_cache`, with each row's prompt moved
+    to the start of the buffer (keras-hub's own layout, so positions are right for every family) and each row's
+    response read back from where its prompt ends. Both return the same things.
 
     Args:
-      backbone: a `keras_hub.models.GPT2Backbone` (its variables are read at every call, so training updates show).
+      model: a `keras_hub.models.CausalLM` (or, for fast families, its backbone). Its variables are read at every
+        call, so training updates show.
       end_id, pad_id: the tokenizer's end and padding ids.
       config: a `SamplingConfig`.
 
     Example:
     ```python
-    sampler = Sampler(policy.backbone, tokenizer.end_id, tokenizer.pad_id, SamplingConfig(max_new_tokens=48))
+    sampler = Sampler(policy, tokenizer.end_id, tokenizer.pad_id, SamplingConfig(max_new_tokens=48))
     out = sampler.generate(batch["token_ids"], batch["padding_mask"], seed=[0, 7])
     out["token_ids"], out["mask"], out["logprobs"]  # each [batch, max_new_tokens]
     ```
     """
 
-    def __init__(self, backbone, end_id, pad_id, config=None):
-        transformer.check_supported(backbone)
+    def __init__(self, model, end_id, pad_id, config=None):
+        backbone = getattr(model, "backbone", model)
         self.backbone = backbone
+        self.causal_lm = model if backbone is not model else None
         self.end_id = int(end_id)
         self.pad_id = int(pad_id)
         self.config = config = config or SamplingConfig()
-        self._generate = tf.function(self._generate_graph, jit_compile=config.jit_compile)
+        if families.supports(backbone):
+            graph = self._generate_graph
+        elif self.causal_lm is None:
+            raise UserInputError(
+                f"{type(backbone).__name__} has no fast sampler: give the Sampler its causal LM (it decodes through "
+                "the model's own call_with_cache)."
+            )
+        else:
+            passes.note_generic(backbone)
+            self._cached = cache_matches_full_call(self.causal_lm)
+            graph = self._generate_generic_graph
+        self._generate = tf.function(graph, jit_compile=config.jit_compile)
 
     def generate(self, prompt_ids, prompt_mask, seed):
         """Samples for left-padded prompts; returns {"token_ids", "mask", "logprobs"}, each [batch, max_new_tokens]."""
@@ -103,9 +123,17 @@ class Sampler:
             tf.convert_to_tensor(seed, tf.int32),
         )
 
+    def _sample(self, logits, seed, step):
+        """(token, log-prob) [batch] drawn from the filtered distribution."""
+        config = self.config
+        filtered = filter_logits(tf.cast(logits, tf.float32), config.temperature, config.top_k, config.top_p)
+        step_seed = tf.random.experimental.stateless_fold_in(seed, step)
+        token = tf.cast(tf.random.stateless_categorical(filtered, 1, step_seed)[:, 0], tf.int32)
+        return token, tf.gather(tf.nn.log_softmax(filtered, axis=-1), token, batch_dims=1)
+
     def _generate_graph(self, prompt_ids, prompt_mask, seed):
         config = self.config
-        weights = transformer.read_weights(self.backbone)
+        weights = families.read_weights(self.backbone)
         batch = tf.shape(prompt_ids)[0]
         prompt_length = tf.shape(prompt_ids)[1]
         steps = config.max_new_tokens
@@ -115,10 +143,7 @@ class Sampler:
         next_logits = transformer.logits(weights, last_hidden)
 
         def body(step, next_logits, caches, key_mask, done, tokens, logprobs, masks):
-            filtered = filter_logits(next_logits, config.temperature, config.top_k, config.top_p)
-            step_seed = tf.random.experimental.stateless_fold_in(seed, step)
-            token = tf.cast(tf.random.stateless_categorical(filtered, 1, step_seed)[:, 0], tf.int32)
-            logprob = tf.gather(tf.nn.log_softmax(filtered, axis=-1), token, batch_dims=1)
+            token, logprob = self._sample(next_logits, seed, step)
             live = tf.logical_not(done)
             token = tf.where(live, token, self.pad_id)
             logprob = tf.where(live, logprob, 0.0)
@@ -149,27 +174,109 @@ class Sampler:
         _, _, _, _, _, tokens, logprobs, masks = tf.while_loop(condition, body, initial, maximum_iterations=steps)
         return {"token_ids": tokens, "mask": masks, "logprobs": logprobs}
 
+    def _generate_generic_graph(self, prompt_ids, prompt_mask, seed):
+        """keras-hub's decoding layout: a [batch, prompt + steps] buffer holding each prompt from index 0; every
+        step runs `call_with_cache` on one column and fills the next, keeping prompt tokens where a row's prompt is
+        longer, so the loop starts at the shortest prompt. Row r's response step s sits at its length + s. A model
+        whose cached call disagrees with its full call (`cache_matches_full_call`) runs the full call every step.
+        """
+        config, causal_lm = self.config, self.causal_lm
+        batch, prompt_length = tf.shape(prompt_ids)[0], tf.shape(prompt_ids)[1]
+        steps = config.max_new_tokens
+        lengths = tf.reduce_sum(tf.cast(prompt_mask, tf.int32), axis=1)
+        packed = passes.shift_left(prompt_ids, passes.first_real(prompt_mask), self.pad_id)
+        buffer = tf.concat([packed, tf.fill([batch, steps], tf.constant(self.pad_id, tf.int32))], axis=1)
+        cache = causal_lm._build_cache(buffer)[1] if self._cached else tf.zeros([])
+        columns = tf.range(steps)[None]
+
+        def next_logits(index, buffer, cache):
+            if self._cached:
+                previous = tf.gather(buffer, index - 1, axis=1)
+                logits, _, cache = causal_lm.call_with_cache(previous[:, None], cache, index - 1)
+                return logits[:, -1], cache
+            seen = tf.broadcast_to(tf.range(tf.shape(buffer)[1])[None] < index, tf.shape(buffer))
+            hidden = self.backbone({"token_ids": buffer, "padding_mask": seen})
+            return self.backbone.token_embedding(tf.gather(hidden, index - 1, axis=1), reverse=True), cache
+
+        def body(index, buffer, cache, done, tokens, logprobs, masks):
+            logits, cache = next_logits(index, buffer, cache)
+            token, logprob = self._sample(logits, seed, index)
+            step = index - lengths
+            live = tf.logical_and(step >= 0, tf.logical_not(done))
+            live = tf.logical_and(live, step < steps)
+            token = tf.where(live, token, self.pad_id)
+            in_prompt = step < 0
+            buffer = xla.dynamic_update_slice(
+                buffer, tf.where(in_prompt, tf.gather(buffer, index, axis=1), token)[:, None], [0, index]
+            )
+            here = tf.logical_and(tf.equal(columns, step[:, None]), live[:, None])
+            tokens = tf.where(here, token[:, None], tokens)
+            logprobs = tf.where(here, logprob[:, None], logprobs)
+            masks = tf.logical_or(masks, here)
+            if config.stop_at_end:
+                done = tf.logical_or(done, tf.logical_and(live, tf.equal(token, self.end_id)))
+            return index + 1, buffer, cache, done, tokens, logprobs, masks
+
+        def condition(index, buffer, cache, done, tokens, logprobs, masks):
+            finished = tf.logical_or(done, index - lengths >= steps)
+            return tf.logical_and(index < prompt_length + steps, tf.logical_not(tf.reduce_all(finished)))
+
+        initial = (
+            tf.maximum(tf.reduce_min(lengths), 1),
+            buffer,
+            cache,
+            tf.zeros([batch], tf.bool),
+            tf.fill([batch, steps], tf.constant(self.pad_id, tf.int32)),
+            tf.zeros([batch, steps], tf.float32),
+            tf.zeros([batch, steps], tf.bool),
+        )
+        _, _, _, _, tokens, logprobs, masks = tf.while_loop(condition, body, initial)
+        return {"token_ids": tokens, "mask": masks, "logprobs": logprobs}
+
+
+def cache_matches_full_call(causal_lm, length=6, tolerance=1e-3):
+    """Whether `causal_lm`'s cached decoding (`call_with_cache`, one token at a time) gives the logits of its full
+    call. Some keras-hub models' do not (GPT-NeoX 0.32 rotates cached queries as if at position 0); the generic
+    sampler then decodes with the full call, which is slower but samples from the model the learners train."""
+    vocabulary = int(causal_lm.backbone.vocabulary_size)
+    ids = tf.random.stateless_uniform([1, length], [7, 7], 0, min(vocabulary, 1000), tf.int32)
+    full = causal_lm.backbone({"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool)})
+    full = causal_lm.backbone.token_embedding(full, reverse=True)
+    _, cache = causal_lm._build_cache(ids)
+    stepped = []
+    for index in range(length):
+        logits, _, cache = causal_lm.call_with_cache(ids[:, index : index + 1], cache, index)
+        stepped.append(logits[:, 0])
+    difference = float(tf.reduce_max(tf.abs(tf.cast(tf.stack(stepped, 1), tf.float32) - tf.cast(full, tf.float32))))
+    if difference > tolerance:
+        logging.warning(
+            "%s's cached call disagrees with its full call (max logit difference %.3g); sampling runs the full "
+            "call at every step instead.",
+            type(causal_lm).__name__,
+            difference,
+        )
+    return difference <= tolerance
+
 
 def teacher_forced(
-    backbone, prompt_ids, prompt_mask, response_ids, response_mask, temperature=1.0, value_head=None, weights=None
+    backbone, prompt_ids, prompt_mask, response_ids, response_mask, temperature=1.0, value_head=None, model_passes=None
 ):
     """One teacher-forced pass over left-padded prompts and their responses.
 
     Returns {"logprobs", "entropy"} [batch, response_length] (and "values" when a `ValueHead` is given: the value
     of the state each response token is chosen in, read from the same hidden states), zero where the mask is off.
-    Differentiable with respect to the backbone's (and the head's) variables.
+    Differentiable with respect to the backbone's (and the head's) variables. `model_passes` (from `passes.read`) picks
+    the pass and its dtype; by default the backbone's own.
     """
-    weights = weights or transformer.read_weights(backbone)
+    model = model_passes or passes.read(backbone)
     response_mask = tf.cast(response_mask, tf.bool)
     ids = tf.concat([prompt_ids, response_ids], axis=1)
     mask = tf.concat([tf.cast(prompt_mask, tf.bool), response_mask], axis=1)
-    hidden = transformer.forward(weights, ids, transformer.positions_from_mask(mask), transformer.causal_mask(mask))
+    hidden = model.hidden(ids, mask)
     prompt_length = tf.shape(prompt_ids)[1]
     response_length = tf.shape(response_ids)[1]
     predicting = hidden[:, prompt_length - 1 : prompt_length - 1 + response_length]
-    log_probabilities = tf.nn.log_softmax(
-        tf.cast(transformer.logits(weights, predicting), tf.float32) / temperature, axis=-1
-    )
+    log_probabilities = tf.nn.log_softmax(tf.cast(model.logits(predicting), tf.float32) / temperature, axis=-1)
     token_logprobs = tf.gather(log_probabilities, response_ids, batch_dims=2)
     entropy = -tf.reduce_sum(tf.exp(log_probabilities) * log_probabilities, axis=-1)
     zeros = tf.zeros_like(token_logprobs)

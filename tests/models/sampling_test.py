@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from rlhf_tf.errors import UserInputError
-from rlhf_tf.models import sampling, transformer
+from rlhf_tf.models import families, sampling, transformer
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_forward_matches_keras_hub_backbone(backbone):
     mask = np.ones((3, 12), bool)
     mask[2, 9:] = False
     reference = backbone.token_embedding(backbone({"token_ids": ids, "padding_mask": mask}), reverse=True)
-    weights = transformer.read_weights(backbone)
+    weights = families.read_weights(backbone)
     positions = np.tile(np.arange(12), (3, 1))
     ours = transformer.logits(weights, transformer.forward(weights, ids, positions, transformer.causal_mask(mask)))
     np.testing.assert_allclose(np.array(ours)[mask], np.array(reference)[mask], atol=1e-5)
@@ -63,7 +63,7 @@ def test_forward_gradients_match_keras_hub_backbone(backbone, jit_compile):
     def gradients():
         with tf.GradientTape(persistent=True) as tape:
             theirs = loss(backbone({"token_ids": ids, "padding_mask": mask}))
-            weights = transformer.read_weights(backbone)
+            weights = families.read_weights(backbone)
             ours = loss(
                 transformer.final_norm(
                     weights, transformer.forward(weights, ids, positions, transformer.causal_mask(mask))
@@ -89,7 +89,7 @@ def test_hidden_at_equals_the_full_pass_at_that_position(backbone):
     positions = tf.constant(np.tile(np.arange(12), (3, 1)), tf.int32)
     index = tf.constant([11, 6, 3])
     with tf.GradientTape(persistent=True) as tape:
-        weights = transformer.read_weights(backbone)
+        weights = families.read_weights(backbone)
         full = transformer.forward(weights, ids, positions, transformer.causal_mask(mask))
         expected = transformer.final_norm(weights, tf.gather(full, index, batch_dims=1))
         got = transformer.final_norm(
@@ -122,7 +122,7 @@ def test_dense_gradient_is_the_matmul_gradient():
 
 
 def test_left_padding_does_not_change_a_prompts_logits(backbone):
-    weights = transformer.read_weights(backbone)
+    weights = families.read_weights(backbone)
     ids = np.array([[5, 6, 7, 8]], np.int32)
     padded = np.array([[0, 0, 5, 6, 7, 8]], np.int32)
     padded_mask = padded != 0
@@ -171,9 +171,12 @@ def test_top_k_and_top_p_restrict_the_distribution():
     np.testing.assert_allclose(sampling.filter_logits(logits, 2.0).numpy(), logits.numpy() / 2)
 
 
-def test_unsupported_backbones_and_bad_settings_are_refused():
-    with pytest.raises(UserInputError, match="GPT-2-style backbones"):
-        transformer.check_supported(keras.layers.Dense(2))
+def test_generic_backbones_need_their_causal_lm_and_bad_settings_are_refused():
+    opt = keras_hub.models.OPTBackbone(
+        vocabulary_size=40, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16, max_sequence_length=24
+    )
+    with pytest.raises(UserInputError, match="give the Sampler its causal LM"):
+        sampling.Sampler(opt, 2, 0)
     with pytest.raises(UserInputError, match="`top_p` must be in"):
         sampling.SamplingConfig(top_p=0.0)
 

@@ -3,8 +3,8 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from rlhf_tf.models import families
 from rlhf_tf.models import policy as policy_lib
-from rlhf_tf.models import transformer
 from rlhf_tf.reward import language_model
 
 TINY = policy_lib.PolicyConfig(num_layers=2, num_heads=2, hidden_dim=32, intermediate_dim=64, max_sequence_length=24)
@@ -25,7 +25,7 @@ def test_gpt2_scores_and_gradients_equal_the_backbones_own_call():
     model = language_model.LanguageRewardModel(policy_lib.build_policy(TINY, 257).backbone)
     model.build()
     inputs = _inputs()
-    assert transformer.supports(model.backbone) and not transformer.has_dropout(model.backbone)
+    assert families.supports(model.backbone) and not families.has_dropout(model.backbone)
 
     def backbone_call(token_ids, padding_mask, last, training):
         hidden = model.backbone({"token_ids": token_ids, "padding_mask": padding_mask}, training=training)
@@ -50,7 +50,7 @@ def test_dropout_and_other_architectures_use_the_backbones_call():
     model = language_model.LanguageRewardModel(policy_lib.build_policy(config, 257).backbone)
     model.build()
     inputs = _inputs()
-    assert transformer.has_dropout(model.backbone)
+    assert families.has_dropout(model.backbone)
     # Dropout on while training: two calls differ; scoring is deterministic and equals the GPT-2 pass.
     assert not np.allclose(model(inputs, training=True), model(inputs, training=True))
     np.testing.assert_allclose(model(inputs), model(inputs))
@@ -58,6 +58,6 @@ def test_dropout_and_other_architectures_use_the_backbones_call():
     other = keras_hub.models.OPTBackbone(
         vocabulary_size=257, num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32, max_sequence_length=24
     )
-    assert not transformer.supports(other)
+    assert not families.supports(other)
     scores = language_model.LanguageRewardModel(other)(inputs)
     assert scores.shape == (3, 2) and np.all(np.isfinite(scores))
