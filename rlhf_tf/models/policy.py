@@ -25,20 +25,26 @@ class PolicyConfig:
 
     Attributes:
       preset: a keras-hub preset name, a local preset directory, or an rlhf-tf run directory / saved policy to
-        start from; empty builds a fresh GPT-2 from the fields below.
-      num_layers, num_heads, hidden_dim, intermediate_dim: the GPT-2 shape for fresh models.
-      max_sequence_length: the longest sequence (prompt + response) the position embedding covers.
+        start from; empty builds a fresh model of `architecture` from the fields below.
+      architecture: the keras-hub family of a fresh model (`ARCHITECTURES`): "gpt2", or a Llama-style "llama3",
+        "mistral", "qwen2", "qwen3", "gemma", "gemma3", or any other listed decoder.
+      num_layers, num_heads, hidden_dim, intermediate_dim: the shape of a fresh model.
+      num_key_value_heads: key/value heads for grouped-query attention (0: as many as `num_heads`; families
+        without GQA ignore it).
+      max_sequence_length: the longest sequence (prompt + response) a fresh model's positions cover.
       dropout: dropout in the backbone while training (0 for RL and for reference passes; keras-hub's default 0.1
         is overridden).
     """
 
     preset: str = ""
+    architecture: str = "gpt2"
     num_layers: int = 2
     num_heads: int = 4
     hidden_dim: int = 128
     intermediate_dim: int = 512
     max_sequence_length: int = 128
     dropout: float = 0.0
+    num_key_value_heads: int = 0
 
     def __post_init__(self):
         configs.require_positive(
@@ -55,20 +61,129 @@ class PolicyConfig:
             num_heads=self.num_heads,
         )
         configs.require(0 <= self.dropout < 1, "`dropout` must be in [0, 1).", dropout=self.dropout)
+        configs.require(
+            self.architecture in ARCHITECTURES,
+            f"`architecture` must be one of {', '.join(ARCHITECTURES)}.",
+            architecture=self.architecture,
+        )
+        configs.require_non_negative(num_key_value_heads=self.num_key_value_heads)
+        configs.require(
+            self.num_heads % self.key_value_heads == 0,
+            "`num_heads` must be a multiple of `num_key_value_heads`.",
+            num_heads=self.num_heads,
+            num_key_value_heads=self.num_key_value_heads,
+        )
+
+    @property
+    def key_value_heads(self):
+        return self.num_key_value_heads or self.num_heads
+
+    @property
+    def head_dim(self):
+        return self.hidden_dim // self.num_heads
+
+
+def _gpt2(c, vocabulary_size):
+    return keras_hub.models.GPT2CausalLM, keras_hub.models.GPT2Backbone(
+        vocabulary_size=vocabulary_size,
+        num_layers=c.num_layers,
+        num_heads=c.num_heads,
+        hidden_dim=c.hidden_dim,
+        intermediate_dim=c.intermediate_dim,
+        max_sequence_length=c.max_sequence_length,
+        dropout=c.dropout,
+    )
+
+
+def _llama_like(causal_lm, backbone, **extra):
+    def build(c, vocabulary_size):
+        return causal_lm, backbone(
+            vocabulary_size=vocabulary_size,
+            num_layers=c.num_layers,
+            num_query_heads=c.num_heads,
+            num_key_value_heads=c.key_value_heads,
+            hidden_dim=c.hidden_dim,
+            intermediate_dim=c.intermediate_dim,
+            dropout=c.dropout,
+            **{key: value(c) if callable(value) else value for key, value in extra.items()},
+        )
+
+    return build
+
+
+def _gemma_like(causal_lm, backbone, **extra):
+    def build(c, vocabulary_size):
+        return causal_lm, backbone(
+            vocabulary_size=vocabulary_size,
+            num_layers=c.num_layers,
+            num_query_heads=c.num_heads,
+            num_key_value_heads=c.key_value_heads,
+            hidden_dim=c.hidden_dim,
+            intermediate_dim=c.intermediate_dim,
+            head_dim=c.head_dim,
+            dropout=c.dropout,
+            **extra,
+        )
+
+    return build
+
+
+def _other(causal_lm, backbone, heads="num_heads", positions=True, **extra):
+    def build(c, vocabulary_size):
+        arguments = dict(vocabulary_size=vocabulary_size, num_layers=c.num_layers, hidden_dim=c.hidden_dim)
+        arguments.update({heads: c.num_heads, "intermediate_dim": c.intermediate_dim, **extra})
+        if positions:
+            arguments["max_sequence_length"] = c.max_sequence_length
+        return causal_lm, backbone(**arguments)
+
+    return build
+
+
+_m = keras_hub.models
+# Fresh-model builders: name -> (config, vocabulary_size) -> (CausalLM class, backbone). The Llama-style
+# settings are each family's released ones where they matter at small sizes (Llama 3.2's frequency smoothing,
+# Gemma 3's QK-norm, sandwich norms and 5:1 local/global layers, Qwen 3's QK-norm, tied embeddings).
+ARCHITECTURES = {
+    "gpt2": _gpt2,
+    "llama": _llama_like(_m.LlamaCausalLM, _m.LlamaBackbone),
+    "llama3": _llama_like(
+        _m.Llama3CausalLM,
+        _m.Llama3Backbone,
+        rope_max_wavelength=500000,
+        rope_frequency_adjustment_factor=32.0,
+        rope_low_freq_factor=1.0,
+        rope_high_freq_factor=4.0,
+        rope_pretraining_sequence_length=8192,
+        tie_word_embeddings=True,
+    ),
+    "mistral": _llama_like(_m.MistralCausalLM, _m.MistralBackbone, sliding_window=lambda c: c.max_sequence_length),
+    "qwen2": _llama_like(_m.QwenCausalLM, _m.QwenBackbone, rope_max_wavelength=1000000, tie_word_embeddings=True),
+    "qwen3": _llama_like(
+        _m.Qwen3CausalLM, _m.Qwen3Backbone, head_dim=lambda c: c.head_dim, rope_max_wavelength=1000000
+    ),
+    "gemma": _gemma_like(_m.GemmaCausalLM, _m.GemmaBackbone),
+    "gemma3": _gemma_like(
+        _m.Gemma3CausalLM,
+        _m.Gemma3Backbone,
+        image_size=None,
+        use_query_key_norm=True,
+        use_post_ffw_norm=True,
+        use_post_attention_norm=True,
+        use_sliding_window_attention=True,
+        sliding_window_size=512,
+    ),
+    "opt": _other(_m.OPTCausalLM, _m.OPTBackbone, dropout=0.0),
+    "gpt_neox": _other(_m.GPTNeoXCausalLM, _m.GPTNeoXBackbone),
+    "falcon": _other(_m.FalconCausalLM, _m.FalconBackbone, heads="num_attention_heads", positions=False),
+    "phi3": _llama_like(_m.Phi3CausalLM, _m.Phi3Backbone),
+    "bloom": _other(_m.BloomCausalLM, _m.BloomBackbone, positions=False),
+}
 
 
 def build_policy(config, vocabulary_size):
-    """A fresh `keras_hub.models.GPT2CausalLM` (no preprocessor: rlhf-tf's pipelines tokenize)."""
-    backbone = keras_hub.models.GPT2Backbone(
-        vocabulary_size=vocabulary_size,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        hidden_dim=config.hidden_dim,
-        intermediate_dim=config.intermediate_dim,
-        max_sequence_length=config.max_sequence_length,
-        dropout=config.dropout,
-    )
-    return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
+    """A fresh keras-hub causal LM of `config.architecture` (no preprocessor: rlhf-tf's pipelines tokenize)."""
+    causal_lm, backbone = ARCHITECTURES[config.architecture](config, vocabulary_size)
+    return causal_lm(backbone=backbone, preprocessor=None)
 
 
 def save_policy(directory, causal_lm, tokenizer):

@@ -234,28 +234,37 @@ class Sampler:
         return {"token_ids": tokens, "mask": masks, "logprobs": logprobs}
 
 
-def cache_matches_full_call(causal_lm, length=6, tolerance=1e-3):
+# keras-hub causal LMs whose cached call is known to disagree with their full call (keras-hub 0.32's GPT-NeoX
+# rotates cached queries as if at position 0). A fresh model's small weights can hide the difference from the
+# numerical check below, so these decode through the full call whatever it measures (tested on trained-size
+# weights in tests/models/families_test.py).
+CACHE_DISAGREES = ("GPTNeoXCausalLM",)
+
+
+def cache_matches_full_call(causal_lm, length=8, tolerance=1e-4):
     """Whether `causal_lm`'s cached decoding (`call_with_cache`, one token at a time) gives the logits of its full
-    call. Some keras-hub models' do not (GPT-NeoX 0.32 rotates cached queries as if at position 0); the generic
-    sampler then decodes with the full call, which is slower but samples from the model the learners train."""
+    call (max difference within `tolerance` x the logits' scale). Where it does not, the generic sampler decodes
+    with the full call: slower, but it samples from the model the learners train."""
     vocabulary = int(causal_lm.backbone.vocabulary_size)
     ids = tf.random.stateless_uniform([1, length], [7, 7], 0, min(vocabulary, 1000), tf.int32)
     full = causal_lm.backbone({"token_ids": ids, "padding_mask": tf.ones_like(ids, tf.bool)})
-    full = causal_lm.backbone.token_embedding(full, reverse=True)
+    full = tf.cast(causal_lm.backbone.token_embedding(full, reverse=True), tf.float32)
     _, cache = causal_lm._build_cache(ids)
     stepped = []
     for index in range(length):
         logits, _, cache = causal_lm.call_with_cache(ids[:, index : index + 1], cache, index)
         stepped.append(logits[:, 0])
-    difference = float(tf.reduce_max(tf.abs(tf.cast(tf.stack(stepped, 1), tf.float32) - tf.cast(full, tf.float32))))
-    if difference > tolerance:
+    difference = float(tf.reduce_max(tf.abs(tf.cast(tf.stack(stepped, 1), tf.float32) - full)))
+    matches = difference <= tolerance * max(1.0, float(tf.reduce_max(tf.abs(full))))
+    matches = matches and type(causal_lm).__name__ not in CACHE_DISAGREES
+    if not matches:
         logging.warning(
-            "%s's cached call disagrees with its full call (max logit difference %.3g); sampling runs the full "
+            "%s's cached call disagrees with its full call (max logit difference %.3g here); sampling runs the full "
             "call at every step instead.",
             type(causal_lm).__name__,
             difference,
         )
-    return difference <= tolerance
+    return matches
 
 
 def teacher_forced(
