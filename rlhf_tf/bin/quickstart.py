@@ -30,6 +30,10 @@ _LABELER = flags.DEFINE_enum(
 )
 _STORE = flags.DEFINE_string("store", "", "QuickstartConfig.store: the label server's feedback store (--labeler=web).")
 _LABEL_TIMEOUT = flags.DEFINE_float("label_timeout", None, "QuickstartConfig.label_timeout (seconds).")
+_ARCHITECTURE = flags.DEFINE_string(
+    "architecture", None, "PolicyConfig.architecture of the SFT policy: gpt2 (default), llama3, qwen3, gemma3, ..."
+)
+_KEY_VALUE_HEADS = flags.DEFINE_integer("num_key_value_heads", None, "PolicyConfig.num_key_value_heads (GQA).")
 _NUM_LAYERS = flags.DEFINE_integer("num_layers", None, "PolicyConfig.num_layers of the SFT policy.")
 _HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", None, "PolicyConfig.hidden_dim (intermediate 4x, heads /32).")
 
@@ -53,7 +57,9 @@ def config_from_flags(default_output_dir=DEFAULT_OUTPUT_DIR):
     from rlhf_tf.agents.recipes import quickstart
     from rlhf_tf.models import policy as policy_lib
 
-    network = policy_lib.PolicyConfig()
+    network = policy_lib.PolicyConfig(
+        **common.given((("architecture", _ARCHITECTURE), ("num_key_value_heads", _KEY_VALUE_HEADS)))
+    )
     if _NUM_LAYERS.value is not None:
         network = dataclasses.replace(network, num_layers=_NUM_LAYERS.value)
     if _HIDDEN_DIM.value is not None:

@@ -19,6 +19,10 @@ _DATA = flags.DEFINE_string("data", "", "SFTConfig.data: demonstrations (JSONL, 
 _EVAL_DATA = flags.DEFINE_string("eval_data", "", "SFTConfig.eval_data: held-out demonstrations.")
 _TOKENIZER = flags.DEFINE_string("tokenizer", "", "SFTConfig.tokenizer: byte, a vocabulary .txt, or a preset.")
 _PRESET = flags.DEFINE_string("preset", "", "PolicyConfig.preset: keras-hub preset, local preset or run directory.")
+_ARCHITECTURE = flags.DEFINE_string(
+    "architecture", None, "PolicyConfig.architecture of a fresh model: gpt2, llama3, mistral, qwen3, gemma3, ..."
+)
+_KEY_VALUE_HEADS = flags.DEFINE_integer("num_key_value_heads", None, "PolicyConfig.num_key_value_heads (GQA).")
 _NUM_LAYERS = flags.DEFINE_integer("num_layers", None, "PolicyConfig.num_layers.")
 _HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", None, "PolicyConfig.hidden_dim.")
 _NUM_HEADS = flags.DEFINE_integer("num_heads", None, "PolicyConfig.num_heads.")
@@ -35,7 +39,16 @@ def config_from_flags():
     base = sft_lib.SFTConfig(output_dir=common.OUTPUT_DIR.value)
     policy = base.policy
     policy = dataclasses.replace(
-        policy, **common.given((("num_layers", _NUM_LAYERS), ("hidden_dim", _HIDDEN_DIM), ("num_heads", _NUM_HEADS)))
+        policy,
+        **common.given(
+            (
+                ("architecture", _ARCHITECTURE),
+                ("num_key_value_heads", _KEY_VALUE_HEADS),
+                ("num_layers", _NUM_LAYERS),
+                ("hidden_dim", _HIDDEN_DIM),
+                ("num_heads", _NUM_HEADS),
+            )
+        ),
     )
     if _HIDDEN_DIM.value is not None:
         policy = dataclasses.replace(policy, intermediate_dim=4 * _HIDDEN_DIM.value)

@@ -27,6 +27,7 @@ _EVAL = flags.DEFINE_string("eval", "", "RewardConfig.eval: held-out data (defau
 _TASK = flags.DEFINE_string("task", "", "RewardConfig.task: bundled task for gold-ordering accuracy and tokenizer.")
 _TOKENIZER = flags.DEFINE_string("tokenizer", "", "RewardConfig.tokenizer (default byte).")
 _BACKBONE = flags.DEFINE_string("backbone", "", "RewardConfig.init_from: SFT run directory, policy or preset.")
+_ARCHITECTURE = flags.DEFINE_string("architecture", None, "PolicyConfig.architecture of a fresh backbone.")
 _NUM_LAYERS = flags.DEFINE_integer("num_layers", None, "PolicyConfig.num_layers of a fresh backbone.")
 _HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", None, "PolicyConfig.hidden_dim of a fresh backbone.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "RewardConfig.learning_rate.")
@@ -53,7 +54,7 @@ def config_from_flags():
     from rlhf_tf.reward import trainer
 
     base = trainer.RewardConfig(output_dir=common.OUTPUT_DIR.value, train=_TRAIN.value or "-")
-    model = base.model
+    model = dataclasses.replace(base.model, **common.given((("architecture", _ARCHITECTURE),)))
     if _NUM_LAYERS.value is not None:
         model = dataclasses.replace(model, num_layers=_NUM_LAYERS.value)
     if _HIDDEN_DIM.value is not None:
