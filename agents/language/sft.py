@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from rlhf_tf import configs, export, files, tasks, training
-from rlhf_tf.data import pipelines, sources
+from rlhf_tf.data import family_tokenizers, pipelines, sources
 from rlhf_tf.data.tokenizers import resolve_tokenizer
 from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.models import sampling
@@ -32,7 +32,10 @@ class SFTConfig:
       eval_data: held-out demonstrations for perplexity; empty takes the task's held-out split or 5% of `data`.
       format: force the JSONL shape of `data`.
       skip_bad_records: skip malformed records (copied to rejected_records.jsonl) instead of stopping.
-      tokenizer: "byte", a WordPiece vocabulary file or a keras-hub preset; empty uses the task's (byte for data).
+      tokenizer: "byte", a WordPiece vocabulary file, a keras-hub preset, or "family": the architecture's own kind
+        (SentencePiece or byte-pair, `family_tokenizers`) trained on the demonstrations; empty uses the task's
+        (byte for data).
+      tokenizer_vocabulary_size: the vocabulary a "family" tokenizer learns.
       num_examples: demonstrations taken from the task's corpus.
       num_eval_examples: held-out demonstrations for perplexity.
       policy: the network (`PolicyConfig`); its preset may name a run directory or keras-hub preset to continue.
@@ -56,6 +59,7 @@ class SFTConfig:
     format: str = ""
     skip_bad_records: bool = False
     tokenizer: str = ""
+    tokenizer_vocabulary_size: int = 1024
     num_examples: int = 20_000
     num_eval_examples: int = 1000
     policy: policy_lib.PolicyConfig = policy_lib.PolicyConfig()
@@ -96,13 +100,21 @@ def _data(config):
         else:
             cut = max(1, len(train) // 20)
             evaluation, train = train[:cut], train[cut:]
-        tokenizer = resolve_tokenizer(config.tokenizer or "byte")
     else:
         task = tasks.get_task(config.task)
         train = task.demonstrations(config.num_examples)
         evaluation = task.held_out_demonstrations(config.num_eval_examples)
-        tokenizer = resolve_tokenizer(config.tokenizer) if config.tokenizer else task.tokenizer()
-    return train, evaluation, tokenizer, stats
+    return train, evaluation, _tokenizer(config, train), stats
+
+
+def _tokenizer(config, train):
+    """The tokenizer `config.tokenizer` names; "family" trains the architecture's own kind on the demonstrations."""
+    if config.tokenizer == "family":
+        texts = [record.prompt + record.completion for record in train]
+        return family_tokenizers.trained(config.policy.architecture, texts, config.tokenizer_vocabulary_size)
+    if config.data:
+        return resolve_tokenizer(config.tokenizer or "byte")
+    return resolve_tokenizer(config.tokenizer) if config.tokenizer else tasks.get_task(config.task).tokenizer()
 
 
 def token_losses(causal_lm, batch, training_mode):

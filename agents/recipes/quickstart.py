@@ -50,6 +50,8 @@ class QuickstartConfig:
       length_penalty: PPO length control (score per token beyond 1.1 x SFT's mean length).
       num_eval_prompts: held-out prompts of the final evaluation.
       policy: the policy network trained by SFT (`PolicyConfig`; the reward model starts from its backbone).
+      tokenizer: SFT's tokenizer (`sft.SFTConfig.tokenizer`): empty for the task's, "family" for the policy
+        architecture's own kind trained on the task's demonstrations.
       max_new_tokens: the response budget everywhere (samples, comparison pairs, rollouts, evaluation, export).
       rollout_batch_size: prompts per PPO iteration.
       progress: progress bars.
@@ -70,6 +72,7 @@ class QuickstartConfig:
     length_penalty: float = 0.05
     num_eval_prompts: int = rl.RolloutConfig.num_eval_prompts
     policy: policy_lib.PolicyConfig = policy_lib.PolicyConfig()
+    tokenizer: str = ""
     max_new_tokens: int = sampling.MAX_NEW_TOKENS
     rollout_batch_size: int = rl.RolloutConfig.batch_size
     progress: bool = True
@@ -118,6 +121,7 @@ def stage_configs(config):
         "sft": dataclasses.replace(
             sft_base,
             policy=config.policy,
+            tokenizer=config.tokenizer,
             max_new_tokens=config.max_new_tokens,
             loop=loop(sft_base.loop, config.sft_steps),
             pipeline=dataclasses.replace(sft_base.pipeline, seed=config.seed),

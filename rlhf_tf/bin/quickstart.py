@@ -33,6 +33,9 @@ _LABEL_TIMEOUT = flags.DEFINE_float("label_timeout", None, "QuickstartConfig.lab
 _ARCHITECTURE = flags.DEFINE_string(
     "architecture", None, "PolicyConfig.architecture of the SFT policy: gpt2 (default), llama3, qwen3, gemma3, ..."
 )
+_TOKENIZER = flags.DEFINE_string(
+    "tokenizer", "", "QuickstartConfig.tokenizer: empty (the task's), or family (the architecture's own kind)."
+)
 _KEY_VALUE_HEADS = flags.DEFINE_integer("num_key_value_heads", None, "PolicyConfig.num_key_value_heads (GQA).")
 _NUM_LAYERS = flags.DEFINE_integer("num_layers", None, "PolicyConfig.num_layers of the SFT policy.")
 _HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", None, "PolicyConfig.hidden_dim (intermediate 4x, heads /32).")
@@ -73,6 +76,7 @@ def config_from_flags(default_output_dir=DEFAULT_OUTPUT_DIR):
         seed=common.SEED.value,
         progress=common.PROGRESS.value,
         policy=network,
+        tokenizer=_TOKENIZER.value,
         labeler=_LABELER.value,
         store=_STORE.value,
         **common.given(

@@ -5,7 +5,8 @@
   text) and id 256 is the end token, so the vocabulary has 257 entries;
 - a WordPiece vocabulary file (`*.txt`, one token a line, with "[PAD]" first and "[END]" somewhere);
 - a keras-hub tokenizer object, a keras-hub preset name or a local preset directory (the same call users with a
-  network make with hub names);
+  network make with hub names): SentencePiece and byte-pair tokenizers of any family, with the family's end of
+  response (its end-of-turn token for chat families, `family_tokenizers.KINDS`) and padding;
 - a `Tokenizer` (returned as is).
 """
 
@@ -120,14 +121,20 @@ def word_piece(vocabulary_path, lowercase=True):
 
 
 def from_keras_hub(tokenizer, name="keras_hub"):
-    """Wraps a keras-hub tokenizer, reading its pad and end ids from its special tokens."""
-    end_id = getattr(tokenizer, "end_token_id", None)
+    """Wraps a keras-hub tokenizer with its family's end-of-response and padding ids (`family_tokenizers`), or else
+    the tokenizer's own end and pad tokens."""
+    from rlhf_tf.data import family_tokenizers
+
+    ids = family_tokenizers.end_and_pad_ids_of(tokenizer)
+    if ids is not None:
+        end_id, pad_id = ids
+    else:
+        end_id, pad_id = getattr(tokenizer, "end_token_id", None), getattr(tokenizer, "pad_token_id", None)
     if end_id is None:
         raise UserInputError(
-            "The tokenizer has no end token, which rlhf-tf needs to end responses. "
-            f"Received: {type(tokenizer).__name__}"
+            f"The tokenizer has no end token, which rlhf-tf needs to end responses. Received: {name} "
+            f"({type(tokenizer).__name__})"
         )
-    pad_id = getattr(tokenizer, "pad_token_id", None)
     pad_id = 0 if pad_id is None else pad_id
     return Tokenizer(tokenizer, pad_id, end_id, tokenizer.vocabulary_size(), name)
 

@@ -141,8 +141,9 @@ def _other(causal_lm, backbone, heads="num_heads", positions=True, **extra):
 
 _m = keras_hub.models
 # Fresh-model builders: name -> (config, vocabulary_size) -> (CausalLM class, backbone). The Llama-style
-# settings are each family's released ones where they matter at small sizes (Llama 3.2's frequency smoothing,
-# Gemma 3's QK-norm, sandwich norms and 5:1 local/global layers, Qwen 3's QK-norm, tied embeddings).
+# settings are each family's released ones where they matter at small sizes (Llama 3's frequency smoothing,
+# Gemma 3's QK-norm, sandwich norms and 5:1 local/global layers, Qwen 3's QK-norm, tied embeddings where the
+# family ties them).
 ARCHITECTURES = {
     "gpt2": _gpt2,
     "llama": _llama_like(_m.LlamaCausalLM, _m.LlamaBackbone),
@@ -154,7 +155,8 @@ ARCHITECTURES = {
         rope_low_freq_factor=1.0,
         rope_high_freq_factor=4.0,
         rope_pretraining_sequence_length=8192,
-        tie_word_embeddings=True,
+        # Not tied: keras-hub 0.32's LlamaBackbone leaves tie_word_embeddings out of its config, so a tied model
+        # saved as a preset does not load back.
     ),
     "mistral": _llama_like(_m.MistralCausalLM, _m.MistralBackbone, sliding_window=lambda c: c.max_sequence_length),
     "qwen2": _llama_like(_m.QwenCausalLM, _m.QwenBackbone, rope_max_wavelength=1000000, tie_word_embeddings=True),
@@ -197,6 +199,11 @@ def save_policy(directory, causal_lm, tokenizer):
     if tokenizer.name.startswith("wordpiece:"):
         shutil.copyfile(tokenizer.name.split(":", 1)[1], os.path.join(temporary, "vocabulary.txt"))
         description["vocabulary"] = "vocabulary.txt"
+    elif tokenizer.name != "byte":
+        # The keras-hub tokenizer itself (SentencePiece proto or BPE vocabulary and merges) beside the weights:
+        # the directory is then a complete keras-hub preset.
+        tokenizer.tokenizer.save_to_preset(temporary)
+        description["keras_hub"] = True
     files.atomic_write_json(os.path.join(temporary, TOKENIZER_FILE), description)
     if os.path.exists(directory):
         shutil.rmtree(directory)
@@ -221,6 +228,15 @@ def load_tokenizer(path):
             return tokenizers.ByteLevelTokenizer()
         if "vocabulary" in description:
             return tokenizers.word_piece(os.path.join(directory, description["vocabulary"]))
+        if description.get("keras_hub"):
+            tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(directory)
+            return tokenizers.Tokenizer(
+                tokenizer,
+                description["pad_id"],
+                description["end_id"],
+                tokenizer.vocabulary_size(),
+                description["name"],
+            )
         return tokenizers.resolve_tokenizer(description["name"])
     return tokenizers.resolve_tokenizer(directory)
 
