@@ -19,6 +19,15 @@ from rlhf_tf.errors import UserInputError
 
 
 @dataclasses.dataclass(frozen=True)
+class ChatTemplate:
+    """A family's chat format: the text before the first turn, and each role's opening and closing text."""
+
+    begin: str
+    user: tuple  # (open, close)
+    assistant: tuple
+
+
+@dataclasses.dataclass(frozen=True)
 class Kind:
     """How a family tokenizes.
 
@@ -28,6 +37,7 @@ class Kind:
       specials: special tokens, in the id order the family uses (first ids of the vocabulary).
       end: the token that ends a response (a chat family's end-of-turn token).
       pad: the padding token (None: id 0, keras-hub's choice for that family).
+      chat: the family's chat template (None: transcripts stay in the HH layout).
     """
 
     sentencepiece: bool
@@ -35,33 +45,72 @@ class Kind:
     specials: tuple
     end: str
     pad: str = None
+    chat: ChatTemplate = None
 
 
 _t = keras_hub.tokenizers
 _GEMMA = ("<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>")
+_INST = ChatTemplate("<s>", ("[INST] ", " [/INST]"), ("", "</s>"))
+_CHATML = ChatTemplate("", ("<|im_start|>user\n", "<|im_end|>\n"), ("<|im_start|>assistant\n", "<|im_end|>\n"))
+_GEMMA_CHAT = ChatTemplate(
+    "<bos>", ("<start_of_turn>user\n", "<end_of_turn>\n"), ("<start_of_turn>model\n", "<end_of_turn>\n")
+)
+_LLAMA3_CHAT = ChatTemplate(
+    "<|begin_of_text|>",
+    ("<|start_header_id|>user<|end_header_id|>\n\n", "<|eot_id|>"),
+    ("<|start_header_id|>assistant<|end_header_id|>\n\n", "<|eot_id|>"),
+)
 KINDS = {
     "gpt2": Kind(False, _t.GPT2Tokenizer, ("<|endoftext|>", "<pad>"), "<|endoftext|>", "<pad>"),
-    "llama": Kind(True, _t.LlamaTokenizer, ("<unk>", "<s>", "</s>", "[INST]", "[/INST]"), "</s>"),
-    "mistral": Kind(True, _t.MistralTokenizer, ("<unk>", "<s>", "</s>", "[INST]", "[/INST]"), "</s>"),
+    "llama": Kind(True, _t.LlamaTokenizer, ("<unk>", "<s>", "</s>", "[INST]", "[/INST]"), "</s>", chat=_INST),
+    "mistral": Kind(True, _t.MistralTokenizer, ("<unk>", "<s>", "</s>", "[INST]", "[/INST]"), "</s>", chat=_INST),
     "llama3": Kind(
         False,
         _t.Llama3Tokenizer,
         ("<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
         "<|eot_id|>",
+        chat=_LLAMA3_CHAT,
     ),
-    "qwen2": Kind(False, _t.QwenTokenizer, ("<|endoftext|>", "<|im_start|>", "<|im_end|>"), "<|im_end|>"),
+    "qwen2": Kind(False, _t.QwenTokenizer, ("<|endoftext|>", "<|im_start|>", "<|im_end|>"), "<|im_end|>", chat=_CHATML),
     "qwen3": Kind(
-        False, _t.Qwen3Tokenizer, ("<|endoftext|>", "<|im_start|>", "<|im_end|>"), "<|im_end|>", "<|endoftext|>"
+        False,
+        _t.Qwen3Tokenizer,
+        ("<|endoftext|>", "<|im_start|>", "<|im_end|>"),
+        "<|im_end|>",
+        "<|endoftext|>",
+        chat=_CHATML,
     ),
-    "gemma": Kind(True, _t.GemmaTokenizer, _GEMMA, "<end_of_turn>", "<pad>"),
+    "gemma": Kind(True, _t.GemmaTokenizer, _GEMMA, "<end_of_turn>", "<pad>", chat=_GEMMA_CHAT),
     "gemma3": Kind(
         True,
         _t.Gemma3Tokenizer,
         _GEMMA + ("<img>", "<start_of_image>", "<end_of_image>"),
         "<end_of_turn>",
         "<pad>",
+        chat=_GEMMA_CHAT,
     ),
 }
+
+
+def render_transcripts(strings, template):
+    """[batch] strings with HH-layout dialogues ("\n\nHuman: ...\n\nAssistant: ...", how rlhf-tf's records
+    hold chat data) rewritten in `template`'s format; strings without the markers are left as they are.
+
+    Turns alternate, so each marker closes the other role's turn and opens its own; a system turn is rendered as a
+    user turn; a dialogue ending in "Assistant:" ends with the assistant's opening (the generation prompt). The
+    response that follows is trained to end with the family's end-of-turn token (the tokenizer's end id).
+    """
+    import tensorflow as tf
+
+    def escape(text):
+        return text.replace("\\", "\\\\")
+
+    chat = tf.strings.regex_full_match(strings, r"(?s)\n\n(Human|System|Assistant):.*")
+    text = tf.strings.regex_replace(strings, r"\n\nSystem: ?", "\n\nHuman: ")
+    text = tf.strings.regex_replace(text, r"^\n\nHuman: ?", escape(template.begin + template.user[0]))
+    text = tf.strings.regex_replace(text, r"\n\nHuman: ?", escape(template.assistant[1] + template.user[0]))
+    text = tf.strings.regex_replace(text, r"\n\nAssistant: ?", escape(template.user[1] + template.assistant[0]))
+    return tf.where(chat, text, strings)
 
 
 def _sentencepiece(kind, texts, vocabulary_size, seed):
@@ -130,17 +179,22 @@ def trained(architecture, texts, vocabulary_size=1024):
     return tokenizers.from_keras_hub(train(architecture, texts, vocabulary_size), name=f"{architecture}-trained")
 
 
+def kind_of(tokenizer):
+    """The `Kind` of a keras-hub tokenizer (None for classes no family here uses)."""
+    for kind in KINDS.values():
+        if type(tokenizer) is kind.tokenizer:
+            return kind
+    return None
+
+
 def end_and_pad_ids_of(tokenizer):
     """(end id, pad id) for a keras-hub tokenizer of a known kind, whose vocabulary holds the family's end token:
     the family's end-of-response token (end of turn for chat families) and its padding. None otherwise."""
-    for kind in KINDS.values():
-        if type(tokenizer) is kind.tokenizer:
-            end_id = tokenizer.token_to_id(kind.end) if kind.end in _vocabulary(tokenizer) else None
-            if end_id is None:
-                return None
-            pad_id = tokenizer.token_to_id(kind.pad) if kind.pad in _vocabulary(tokenizer) else 0
-            return end_id, pad_id
-    return None
+    kind = kind_of(tokenizer)
+    if kind is None or kind.end not in _vocabulary(tokenizer):
+        return None
+    pad_id = tokenizer.token_to_id(kind.pad) if kind.pad in _vocabulary(tokenizer) else 0
+    return tokenizer.token_to_id(kind.end), pad_id
 
 
 def _vocabulary(tokenizer):

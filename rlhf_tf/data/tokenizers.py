@@ -32,10 +32,13 @@ class Tokenizer:
       end_id: the id that ends a response; models learn to emit it.
       vocabulary_size: the number of ids a model's embedding needs (may exceed the tokenizer's own, as for bytes).
       name: how the tokenizer is described in configs.
+      chat_template: a `family_tokenizers.ChatTemplate`: dialogues (HH layout, how records hold chat data) are
+        rendered in the family's chat format before tokenizing.
     """
 
-    def __init__(self, tokenizer, pad_id, end_id, vocabulary_size, name):
+    def __init__(self, tokenizer, pad_id, end_id, vocabulary_size, name, chat_template=None):
         self.tokenizer = tokenizer
+        self.chat_template = chat_template
         self.pad_id = int(pad_id)
         self.end_id = int(end_id)
         self.vocabulary_size = int(vocabulary_size)
@@ -48,6 +51,10 @@ class Tokenizer:
         )
 
     def _tokenize_graph(self, strings):
+        if self.chat_template is not None:
+            from rlhf_tf.data import family_tokenizers
+
+            strings = family_tokenizers.render_transcripts(strings, self.chat_template)
         ids = self.tokenizer.tokenize(strings)
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(ids, padding=self.pad_id)
@@ -136,7 +143,9 @@ def from_keras_hub(tokenizer, name="keras_hub"):
             f"({type(tokenizer).__name__})"
         )
     pad_id = 0 if pad_id is None else pad_id
-    return Tokenizer(tokenizer, pad_id, end_id, tokenizer.vocabulary_size(), name)
+    kind = family_tokenizers.kind_of(tokenizer)
+    chat = kind.chat if kind is not None else None
+    return Tokenizer(tokenizer, pad_id, end_id, tokenizer.vocabulary_size(), name, chat_template=chat)
 
 
 def resolve_tokenizer(spec="byte"):

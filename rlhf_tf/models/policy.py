@@ -11,7 +11,7 @@ import keras_hub
 import tensorflow as tf
 
 from rlhf_tf import configs, files
-from rlhf_tf.data import tokenizers
+from rlhf_tf.data import family_tokenizers, tokenizers
 from rlhf_tf.errors import UserInputError
 from rlhf_tf.models import families
 from rlhf_tf.training.run_directory import RunPaths
@@ -230,12 +230,14 @@ def load_tokenizer(path):
             return tokenizers.word_piece(os.path.join(directory, description["vocabulary"]))
         if description.get("keras_hub"):
             tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(directory)
+            kind = family_tokenizers.kind_of(tokenizer)
             return tokenizers.Tokenizer(
                 tokenizer,
                 description["pad_id"],
                 description["end_id"],
                 tokenizer.vocabulary_size(),
                 description["name"],
+                chat_template=kind.chat if kind is not None else None,
             )
         return tokenizers.resolve_tokenizer(description["name"])
     return tokenizers.resolve_tokenizer(directory)
@@ -244,6 +246,8 @@ def load_tokenizer(path):
 def load_policy(path, dropout=None):
     """(causal_lm, tokenizer) from an rlhf-tf run directory, a saved policy, or a keras-hub preset."""
     directory = _policy_directory(path)
+    if os.path.isdir(directory):
+        check_preset_directory(directory)
     try:
         causal_lm = keras_hub.models.CausalLM.from_preset(directory, preprocessor=None)
     except Exception as error:  # keras-hub raises several types for unknown or unreachable presets
@@ -256,6 +260,41 @@ def load_policy(path, dropout=None):
     if dropout is not None:
         set_dropout(causal_lm, dropout)
     return causal_lm, load_tokenizer(path)
+
+
+def _causal_lm_classes(cls=keras_hub.models.CausalLM):
+    for subclass in cls.__subclasses__():
+        yield subclass
+        yield from _causal_lm_classes(subclass)
+
+
+def check_preset_directory(directory):
+    """Raises a clear error, before any loading, for a local preset directory that is incomplete or holds a model
+    that is not a decoder-only causal LM (keras-hub has no CausalLM task for its backbone)."""
+    config_path = os.path.join(directory, "config.json")
+    if not os.path.exists(config_path):
+        raise UserInputError(
+            f"{directory} is not a keras-hub preset directory: config.json is missing. Give the whole directory as "
+            "downloaded (config.json, model.weights.h5, tokenizer.json, assets/), or one converted from a Hugging "
+            "Face checkpoint with keras-hub's converters."
+        )
+    backbone = files.read_json(config_path).get("class_name", "")
+    tasks = [cls.__name__ for cls in _causal_lm_classes() if getattr(cls.backbone_cls, "__name__", "") == backbone]
+    if not tasks:
+        raise UserInputError(
+            f"{config_path} describes a {backbone or 'model of unknown class'}, which keras-hub has no causal LM "
+            "for: rlhf-tf's language commands train decoder-only causal LMs (not encoders, seq2seq or vision "
+            "models). Give a causal LM preset (GPT-2, Llama, Mistral, Qwen, Gemma, Phi-3, OPT, ...)."
+        )
+    missing = [name for name in ("model.weights.h5",) if not os.path.exists(os.path.join(directory, name))]
+    tokenizer = [name for name in (TOKENIZER_FILE, "tokenizer.json") if os.path.exists(os.path.join(directory, name))]
+    if not tokenizer:
+        missing.append("tokenizer.json (and assets/tokenizer/)")
+    if missing:
+        raise UserInputError(
+            f"The preset directory {directory} ({backbone}) lacks {', '.join(missing)}: copy the whole preset as "
+            "downloaded."
+        )
 
 
 # keras-hub CausalLM subclasses that condition on images: their call needs pixels rlhf-tf does not have.
