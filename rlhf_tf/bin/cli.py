@@ -32,6 +32,7 @@ SUBCOMMANDS = {
     "control": "Train a TF-Agents agent in a gym environment from preferences (or demonstrations, or true reward).",
     "evaluate-policy": "Compare a policy with its starting policy on held-out prompts: gold, reward, KL, win rates.",
     "generate": "Sample responses from a policy run directory, saved policy, preset or SavedModel.",
+    "new-preset": "A fresh keras-hub preset of any family (random weights, its own tokenizer kind) for offline work.",
     "info": "Show versions, Keras routing, devices and CPU features; --measure adds the fp32 matmul peak.",
 }
 
