@@ -181,6 +181,11 @@ def _gemma_kernel(value, kernel):
 def _gemma(backbone, value):
     """Gemma and Gemma 3: (1 + scale) RMS norms, embeddings scaled by sqrt(hidden), a gated GELU MLP, and where
     configured QK-norm, post-attention and post-MLP norms, soft-capping and sliding-window layers."""
+    if getattr(backbone, "use_bidirectional_attention", False):
+        raise UserInputError(
+            f"{type(backbone).__name__} here attends both ways (an embedding model), so it is not a causal LM; give "
+            "a Gemma 3 text or instruct preset."
+        )
     layers = []
     for layer in backbone.transformer_layers:
         attention = layer.attention
