@@ -42,7 +42,7 @@ def main(argv):
     output_dir = common.OUTPUT_DIR.value
     if not output_dir:
         raise UserInputError("Give --output_dir, the preset directory to write.")
-    if os.path.exists(os.path.join(output_dir, "config.json")):
+    if policy_lib.is_preset_directory(output_dir):
         raise UserInputError(f"{output_dir} already holds a preset; give a new --output_dir.")
     config = policy_lib.PolicyConfig(
         architecture=_ARCHITECTURE.value,

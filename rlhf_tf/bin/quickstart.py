@@ -39,6 +39,9 @@ _TOKENIZER = flags.DEFINE_string(
 _KEY_VALUE_HEADS = flags.DEFINE_integer("num_key_value_heads", None, "PolicyConfig.num_key_value_heads (GQA).")
 _NUM_LAYERS = flags.DEFINE_integer("num_layers", None, "PolicyConfig.num_layers of the SFT policy.")
 _HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", None, "PolicyConfig.hidden_dim (intermediate 4x, heads /32).")
+_INTERMEDIATE_DIM = flags.DEFINE_integer(
+    "intermediate_dim", None, "PolicyConfig.intermediate_dim (a gated MLP's 8/3 x hidden matches GPT-2's 4x in size)."
+)
 
 HEADLINE = (
     "rl/win_rate_vs_sft_gold",
@@ -70,6 +73,7 @@ def config_from_flags(default_output_dir=DEFAULT_OUTPUT_DIR):
         network = dataclasses.replace(
             network, hidden_dim=width, intermediate_dim=4 * width, num_heads=max(1, width // 32)
         )
+    network = dataclasses.replace(network, **common.given((("intermediate_dim", _INTERMEDIATE_DIM),)))
     return quickstart.QuickstartConfig(
         output_dir=common.OUTPUT_DIR.value or default_output_dir,
         task=_TASK.value,

@@ -9,6 +9,7 @@ import shutil
 
 import keras_hub
 import tensorflow as tf
+from keras_hub.src.utils import preset_utils
 
 from rlhf_tf import configs, files
 from rlhf_tf.data import family_tokenizers, tokenizers
@@ -268,11 +269,16 @@ def _causal_lm_classes(cls=keras_hub.models.CausalLM):
         yield from _causal_lm_classes(subclass)
 
 
+def is_preset_directory(directory):
+    """Whether `directory` holds a keras-hub preset (its config.json)."""
+    return os.path.exists(os.path.join(directory, preset_utils.CONFIG_FILE))
+
+
 def check_preset_directory(directory):
     """Raises a clear error, before any loading, for a local preset directory that is incomplete or holds a model
     that is not a decoder-only causal LM (keras-hub has no CausalLM task for its backbone)."""
-    config_path = os.path.join(directory, "config.json")
-    if not os.path.exists(config_path):
+    config_path = os.path.join(directory, preset_utils.CONFIG_FILE)
+    if not is_preset_directory(directory):
         raise UserInputError(
             f"{directory} is not a keras-hub preset directory: config.json is missing. Give the whole directory as "
             "downloaded (config.json, model.weights.h5, tokenizer.json, assets/), or one converted from a Hugging "
@@ -286,10 +292,15 @@ def check_preset_directory(directory):
             "for: rlhf-tf's language commands train decoder-only causal LMs (not encoders, seq2seq or vision "
             "models). Give a causal LM preset (GPT-2, Llama, Mistral, Qwen, Gemma, Phi-3, OPT, ...)."
         )
-    missing = [name for name in ("model.weights.h5",) if not os.path.exists(os.path.join(directory, name))]
-    tokenizer = [name for name in (TOKENIZER_FILE, "tokenizer.json") if os.path.exists(os.path.join(directory, name))]
-    if not tokenizer:
-        missing.append("tokenizer.json (and assets/tokenizer/)")
+
+    def present(*names):
+        return any(os.path.exists(os.path.join(directory, name)) for name in names)
+
+    missing = []
+    if not present(preset_utils.MODEL_WEIGHTS_FILE, preset_utils.SHARDED_MODEL_WEIGHTS_CONFIG_FILE):
+        missing.append(preset_utils.MODEL_WEIGHTS_FILE)
+    if not present(TOKENIZER_FILE, preset_utils.TOKENIZER_CONFIG_FILE):
+        missing.append(f"{preset_utils.TOKENIZER_CONFIG_FILE} (and {preset_utils.ASSET_DIR}/tokenizer/)")
     if missing:
         raise UserInputError(
             f"The preset directory {directory} ({backbone}) lacks {', '.join(missing)}: copy the whole preset as "
