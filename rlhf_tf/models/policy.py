@@ -1,5 +1,5 @@
-"""Language policies: keras-hub GPT-2 causal LMs built from a config or loaded from a preset, saved with their
-tokenizer so that a run directory is all a later stage (reward model, RL, serving) needs.
+"""Language policies: any decoder-only keras-hub causal LM, built from a config (`ARCHITECTURES`) or loaded from a
+preset, saved with their tokenizer so that a run directory is all a later stage (reward model, RL, serving) needs.
 """
 
 import dataclasses
@@ -112,23 +112,6 @@ def _llama_like(causal_lm, backbone, **extra):
     return build
 
 
-def _gemma_like(causal_lm, backbone, **extra):
-    def build(c, vocabulary_size):
-        return causal_lm, backbone(
-            vocabulary_size=vocabulary_size,
-            num_layers=c.num_layers,
-            num_query_heads=c.num_heads,
-            num_key_value_heads=c.key_value_heads,
-            hidden_dim=c.hidden_dim,
-            intermediate_dim=c.intermediate_dim,
-            head_dim=c.head_dim,
-            dropout=c.dropout,
-            **extra,
-        )
-
-    return build
-
-
 def _other(causal_lm, backbone, heads="num_heads", positions=True, **extra):
     def build(c, vocabulary_size):
         arguments = dict(vocabulary_size=vocabulary_size, num_layers=c.num_layers, hidden_dim=c.hidden_dim)
@@ -138,6 +121,10 @@ def _other(causal_lm, backbone, heads="num_heads", positions=True, **extra):
         return causal_lm, backbone(**arguments)
 
     return build
+
+
+def _head_dim(config):
+    return config.head_dim
 
 
 _m = keras_hub.models
@@ -161,13 +148,12 @@ ARCHITECTURES = {
     ),
     "mistral": _llama_like(_m.MistralCausalLM, _m.MistralBackbone, sliding_window=lambda c: c.max_sequence_length),
     "qwen2": _llama_like(_m.QwenCausalLM, _m.QwenBackbone, rope_max_wavelength=1000000, tie_word_embeddings=True),
-    "qwen3": _llama_like(
-        _m.Qwen3CausalLM, _m.Qwen3Backbone, head_dim=lambda c: c.head_dim, rope_max_wavelength=1000000
-    ),
-    "gemma": _gemma_like(_m.GemmaCausalLM, _m.GemmaBackbone),
-    "gemma3": _gemma_like(
+    "qwen3": _llama_like(_m.Qwen3CausalLM, _m.Qwen3Backbone, head_dim=_head_dim, rope_max_wavelength=1000000),
+    "gemma": _llama_like(_m.GemmaCausalLM, _m.GemmaBackbone, head_dim=_head_dim),
+    "gemma3": _llama_like(
         _m.Gemma3CausalLM,
         _m.Gemma3Backbone,
+        head_dim=_head_dim,
         image_size=None,
         use_query_key_norm=True,
         use_post_ffw_norm=True,

@@ -111,7 +111,10 @@ class Sampler:
             )
         else:
             passes.note_generic(backbone)
-            self._cached = cache_matches_full_call(self.causal_lm)
+            # Measured once per model object (a structural property), not at every Sampler built for it.
+            if not hasattr(self.causal_lm, "_rlhf_cache_matches"):
+                self.causal_lm._rlhf_cache_matches = cache_matches_full_call(self.causal_lm)
+            self._cached = self.causal_lm._rlhf_cache_matches
             graph = self._generate_generic_graph
         self._generate = tf.function(graph, jit_compile=config.jit_compile)
 

@@ -200,13 +200,12 @@ def _qkv_parts(layer, weights):
 
 def _qkv(normed, layer, weights, batch, length, positions):
     """Query [b, h, l, d], key and value [b, kv, l, d] from normed x [b * l, hidden]."""
+    fused = dense(normed, layer.qkv_kernel, layer.qkv_bias)
     if layer.rotary is None and layer.query_norm is None and weights.groups == 1:
-        # GPT-2: one fused matmul and a split.
-        fused = dense(normed, layer.qkv_kernel, layer.qkv_bias)
+        # GPT-2: equal thirds, no rotary or QK-norm.
         parts = tf.split(fused, 3, axis=-1)
         return tuple(_split_heads(p, weights.num_heads, weights.head_dim, batch, length) for p in parts)
     widths = [weights.num_heads * weights.head_dim] + [weights.num_key_value_heads * weights.head_dim] * 2
-    fused = dense(normed, layer.qkv_kernel, layer.qkv_bias)
     query, key, value = tf.split(fused, widths, axis=-1)
     query = _heads(query, weights.num_heads, weights, layer, layer.query_norm, batch, length, positions)
     key = _heads(key, weights.num_key_value_heads, weights, layer, layer.key_norm, batch, length, positions)
