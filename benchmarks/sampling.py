@@ -4,10 +4,10 @@ Targets: GPT-2 (issue: language policies) at least 2x keras-hub's at batch 64 an
 model (issue: bring your own model, `--architecture=llama3`, also mistral, qwen3, gemma3) at least 2x at batch 64.
 Model: 4 layers, width 256, 4 heads (2 key/value heads for the Llama-style families), intermediate 1024, byte-size
 vocabulary (257 ids), prompt 16 tokens, 48 new tokens, random sampling at temperature 1, no end token (every row
-makes 48 tokens), XLA for both; median of 5 timed runs after warm-up. Our sampler also returns the per-token
-log-probs; keras-hub's returns token ids only.
+makes 48 tokens), XLA for both; median of 9 timed runs after warm-up, ours and keras-hub's interleaved. Our
+sampler also returns the per-token log-probs; keras-hub's returns token ids only.
 
-usage: python benchmarks/sampling.py [--architecture=gpt2] [--repeats=5]
+usage: python benchmarks/sampling.py [--architecture=gpt2] [--repeats=9]
 """
 
 import argparse
@@ -45,21 +45,25 @@ def build(architecture):
     return policy_lib.build_policy(config, 257)
 
 
-def time_median(function, repeats):
-    function()  # warm-up: compile
-    function()
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
+def time_medians(functions, repeats):
+    """Median seconds of each function, the timed runs interleaved (a, b, a, b, ...) after warm-up, so a noisy
+    neighbour on a shared machine slows both sides alike."""
+    for function in functions:
+        function()  # warm-up: compile
         function()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
+    timings = [[] for _ in functions]
+    for _ in range(repeats):
+        for function, runs in zip(functions, timings):
+            started = time.perf_counter()
+            function()
+            runs.append(time.perf_counter() - started)
+    return [statistics.median(runs) for runs in timings]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--architecture", default="gpt2", choices=sorted(policy_lib.ARCHITECTURES))
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
     print(f"cpu: {hardware.describe_cpu()}; {os.cpu_count()} cores; model: {args.architecture}", flush=True)
     causal_lm = build(args.architecture)
@@ -73,13 +77,16 @@ def main():
     for batch in (16, 64):
         prompts = generator.integers(1, 256, size=(batch, PROMPT)).astype(np.int32)
         prompt_mask = np.ones((batch, PROMPT), bool)
-        ours_seconds = time_median(
-            lambda p=prompts, m=prompt_mask: ours.generate(p, m, [0, 1])["token_ids"].numpy(), args.repeats
-        )
         token_ids = np.concatenate([prompts, np.zeros((batch, NEW), np.int32)], axis=1)
         padding_mask = np.concatenate([prompt_mask, np.zeros((batch, NEW), bool)], axis=1)
         inputs = {"token_ids": token_ids, "padding_mask": padding_mask}
-        hub_seconds = time_median(lambda x=inputs: causal_lm.generate(x, stop_token_ids=None), args.repeats)
+        ours_seconds, hub_seconds = time_medians(
+            [
+                lambda p=prompts, m=prompt_mask: ours.generate(p, m, [0, 1])["token_ids"].numpy(),
+                lambda x=inputs: causal_lm.generate(x, stop_token_ids=None),
+            ],
+            args.repeats,
+        )
         ratios[batch] = hub_seconds / ours_seconds
         print(
             f"batch {batch}: rlhf-tf sampler {ours_seconds * 1e3:.0f} ms "
