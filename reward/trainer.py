@@ -135,6 +135,7 @@ def load_data(config):
 def _member(config, tokenizer_spec):
     if config.init_from:
         causal_lm, tokenizer = policy_lib.load_policy(config.init_from, dropout=config.model.dropout)
+        policy_lib.check_positions(causal_lm, config.pipeline.seq_len, "the pipeline's seq_len", config.init_from)
         return language_model.LanguageRewardModel(causal_lm.backbone), tokenizer
     tokenizer = resolve_tokenizer(tokenizer_spec)
     causal_lm = policy_lib.build_policy(config.model, tokenizer.vocabulary_size)

@@ -21,10 +21,12 @@ def pytest_sessionfinish(session, exitstatus):
 
 def pytest_unconfigure(config):
     """Leave without tearing TensorFlow down: once the report is written, finalising the tf.data iterators that
-    tf.function caches still hold (TF-Agents drivers, environments) can take a minute at interpreter exit."""
+    tf.function caches still hold (TF-Agents drivers, environments) can take a minute at interpreter exit. A
+    pytest-xdist worker exits normally: its last report to the controller may still be in flight, and the
+    controller ends a worker that has not left after its own timeout."""
     import sys
 
-    if "value" in _EXIT_STATUS:
+    if "value" in _EXIT_STATUS and not hasattr(config, "workerinput"):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_EXIT_STATUS["value"])

@@ -105,6 +105,7 @@ def policies_and_optimizer(config, strategy, steps):
     """(policy, frozen reference, tokenizer, AdamW with 10% linear warm-up then linear decay to 0)."""
     with strategy.scope():
         causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
+        policy_lib.check_positions(causal_lm, config.pipeline.seq_len, "the pipeline's seq_len", config.policy)
         reference_lm, _ = policy_lib.load_policy(config.policy, dropout=0.0)
         warmup = max(1, steps // 10)
         schedule = keras.optimizers.schedules.PolynomialDecay(config.learning_rate, max(1, steps - warmup), 0.0)

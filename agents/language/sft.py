@@ -182,6 +182,10 @@ def train_sft(config):
     with strategy.scope():
         if config.policy.preset:
             causal_lm, tokenizer = policy_lib.load_policy(config.policy.preset, dropout=config.policy.dropout)
+            needed = max(config.pipeline.seq_len, config.pipeline.max_prompt_tokens + config.max_new_tokens)
+            policy_lib.check_positions(
+                causal_lm, needed, "seq_len (and max_prompt_tokens + max_new_tokens)", config.policy.preset
+            )
         else:
             causal_lm = policy_lib.build_policy(config.policy, tokenizer.vocabulary_size)
         optimizer = keras.optimizers.AdamW(

@@ -270,6 +270,15 @@ def read_weights(backbone, dtype=None):
     if reader is None:
         raise UserInputError(
             f"rlhf-tf's fast passes implement {', '.join(FAST_FAMILIES)}; {type(backbone).__name__} runs through the "
-            "generic path (rlhf_tf.models.generic)."
+            "generic path (rlhf_tf.models.passes)."
         )
     return reader(backbone, _caster(dtype))
+
+
+def position_limit(backbone):
+    """The most positions a model with learned position embeddings numbers (GPT-2, OPT); None for rotary or ALiBi
+    models, which have no hard limit."""
+    for layer in backbone._flatten_layers():
+        if isinstance(layer, keras_hub.layers.PositionEmbedding):
+            return int(layer.sequence_length)
+    return None
