@@ -282,3 +282,14 @@ def position_limit(backbone):
         if isinstance(layer, keras_hub.layers.PositionEmbedding):
             return int(layer.sequence_length)
     return None
+
+
+def check_positions(backbone, needed, needed_for, source):
+    """Raises a clear error, before anything runs, when sequences of `needed` tokens run past the positions of a
+    model with learned position embeddings (inside XLA they would fail with an opaque gather error)."""
+    limit = position_limit(backbone)
+    if limit is not None and needed > limit:
+        raise UserInputError(
+            f"{source} has learned positions for {limit} tokens, but sequences here need {needed} ({needed_for}): "
+            "lower those lengths to fit, or use a model built with a longer max_sequence_length."
+        )

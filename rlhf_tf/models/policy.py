@@ -314,17 +314,6 @@ def check_decoder_only(model, path):
         )
 
 
-def check_positions(causal_lm, needed, needed_for, path):
-    """Raises a clear error, before any training, when sequences of `needed` tokens run past the positions a
-    model with learned position embeddings has (inside XLA they would fail with an opaque gather error)."""
-    limit = families.position_limit(causal_lm.backbone)
-    if limit is not None and needed > limit:
-        raise UserInputError(
-            f"{path} holds a {type(causal_lm).__name__} with learned positions for {limit} tokens, but {needed_for} "
-            f"needs {needed}: lower those lengths to fit, or use a model built with a longer max_sequence_length."
-        )
-
-
 def set_dropout(causal_lm, rate):
     """Sets every Dropout layer's rate (0 turns dropout off for RL and reference passes)."""
     for layer in families.dropout_layers(causal_lm.backbone):

@@ -102,7 +102,6 @@ class Sampler:
         self.end_id = int(end_id)
         self.pad_id = int(pad_id)
         self.config = config = config or SamplingConfig()
-        self.position_limit = families.position_limit(backbone)
         if families.supports(backbone):
             graph = self._generate_graph
         elif self.causal_lm is None:
@@ -122,13 +121,12 @@ class Sampler:
     def generate(self, prompt_ids, prompt_mask, seed):
         """Samples for left-padded prompts; returns {"token_ids", "mask", "logprobs"}, each [batch, max_new_tokens]."""
         prompt_ids = tf.convert_to_tensor(prompt_ids, tf.int32)
-        if self.position_limit is not None and prompt_ids.shape[1] + self.config.max_new_tokens > self.position_limit:
-            raise UserInputError(
-                f"{type(self.backbone).__name__} has learned positions for {self.position_limit} tokens, but prompts "
-                f"of {prompt_ids.shape[1]} tokens plus max_new_tokens={self.config.max_new_tokens} need "
-                f"{prompt_ids.shape[1] + self.config.max_new_tokens}: lower max_prompt_tokens or max_new_tokens, or "
-                "use a model built with a longer max_sequence_length."
-            )
+        families.check_positions(
+            self.backbone,
+            prompt_ids.shape[1] + self.config.max_new_tokens,
+            f"{prompt_ids.shape[1]} prompt tokens plus max_new_tokens={self.config.max_new_tokens}",
+            type(self.backbone).__name__,
+        )
         return self._generate(
             prompt_ids,
             tf.convert_to_tensor(prompt_mask, tf.bool),

@@ -187,7 +187,8 @@ def test_sequences_past_learned_positions_are_refused_before_sampling(backbone):
     fits = sampling.Sampler(backbone, 2, 0, sampling.SamplingConfig(max_new_tokens=40, stop_at_end=False))
     assert fits.generate(ids, mask, [0, 1])["token_ids"].shape == (4, 40)
     too_long = sampling.Sampler(backbone, 2, 0, sampling.SamplingConfig(max_new_tokens=41))
-    with pytest.raises(UserInputError, match="learned positions for 48 tokens.*8 tokens plus max_new_tokens=41"):
+    expected = r"learned positions for 48 tokens, but sequences here need 49 \(8 prompt tokens plus max_new_tokens=41\)"
+    with pytest.raises(UserInputError, match=expected):
         too_long.generate(ids, mask, [0, 1])
 
 

@@ -72,7 +72,8 @@ def test_pairs_longer_than_the_policys_positions_are_refused_before_training(tmp
         task="",
         export=False,
     )
-    with pytest.raises(UserInputError, match="learned positions for 32 tokens, but the pipeline's seq_len needs 40"):
+    expected = r"learned positions for 32 tokens, but sequences here need 40 \(the pipeline's seq_len\)"
+    with pytest.raises(UserInputError, match=expected):
         dpo.train_dpo(config)
     assert not (tmp_path / "dpo" / run_directory.CHECKPOINTS).exists()
 
