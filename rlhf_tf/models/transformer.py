@@ -162,18 +162,18 @@ def _soft_cap(x, cap):
 def _attend(query, key, value, mask, weights, layer, keys_transposed=False):
     """query [b, h, l, d], key/value [b, kv, s, d], mask [b, 1, l, s] bool -> [b * l, h * d].
 
-    With `keys_transposed` key is [b, kv, d, s] (the decoding cache's layout: each score is then a plain
-    row-times-matrix product, with no transpose of the whole cache at every step).
-    With grouped-query attention query head h reads key/value head h // groups (keras-hub's `repeat` order)."""
-    key_axes = "ds" if keys_transposed else "sd"
+    With grouped-query attention query head h reads key/value head h // groups (keras-hub's `repeat` order), and
+    `keys_transposed` (only there: `Weights.keys_transposed`) says key is [b, kv, d, s], the decoding cache's layout.
+    """
     if weights.groups == 1:
-        scores = tf.cast(tf.einsum(f"bhld,bh{key_axes}->bhls", query, key), tf.float32) * weights.query_scale
+        scores = tf.cast(tf.einsum("bhld,bhsd->bhls", query, key), tf.float32) * weights.query_scale
         scores = _soft_cap(scores, layer.attention_soft_cap)
         scores = tf.where(mask, scores, tf.cast(NEG_INF, scores.dtype))
         probabilities = tf.cast(tf.nn.softmax(scores, axis=-1), value.dtype)
         return _merge_heads(tf.einsum("bhls,bhsd->bhld", probabilities, value))
     batch, length = tf.shape(query)[0], tf.shape(query)[2]
     grouped = tf.reshape(query, [batch, weights.num_key_value_heads, weights.groups, length, weights.head_dim])
+    key_axes = "ds" if keys_transposed else "sd"
     scores = tf.cast(tf.einsum(f"bkgld,bk{key_axes}->bkgls", grouped, key), tf.float32) * weights.query_scale
     scores = _soft_cap(scores, layer.attention_soft_cap)
     scores = tf.where(mask[:, :, None], scores, tf.cast(NEG_INF, scores.dtype))
