@@ -20,6 +20,7 @@ import tensorflow as tf
 from rlhf_tf import configs, export, files, tasks, training
 from rlhf_tf.data import pipelines, sources
 from rlhf_tf.data.tokenizers import resolve_tokenizer
+from rlhf_tf.models import families
 from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.reward import ensemble, language_model, losses, metrics
 
@@ -135,6 +136,9 @@ def load_data(config):
 def _member(config, tokenizer_spec):
     if config.init_from:
         causal_lm, tokenizer = policy_lib.load_policy(config.init_from, dropout=config.model.dropout)
+        families.check_positions(
+            causal_lm.backbone, config.pipeline.seq_len, "the pipeline's seq_len", config.init_from
+        )
         return language_model.LanguageRewardModel(causal_lm.backbone), tokenizer
     tokenizer = resolve_tokenizer(tokenizer_spec)
     causal_lm = policy_lib.build_policy(config.model, tokenizer.vocabulary_size)

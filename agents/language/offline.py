@@ -16,8 +16,8 @@ import tensorflow as tf
 from rlhf_tf import configs, training
 from rlhf_tf.agents.language import rl
 from rlhf_tf.data import pipelines, sources
+from rlhf_tf.models import families, sampling
 from rlhf_tf.models import policy as policy_lib
-from rlhf_tf.models import sampling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +105,7 @@ def policies_and_optimizer(config, strategy, steps):
     """(policy, frozen reference, tokenizer, AdamW with 10% linear warm-up then linear decay to 0)."""
     with strategy.scope():
         causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
+        families.check_positions(causal_lm.backbone, config.pipeline.seq_len, "the pipeline's seq_len", config.policy)
         reference_lm, _ = policy_lib.load_policy(config.policy, dropout=0.0)
         warmup = max(1, steps // 10)
         schedule = keras.optimizers.schedules.PolynomialDecay(config.learning_rate, max(1, steps - warmup), 0.0)

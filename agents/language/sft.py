@@ -17,8 +17,8 @@ import tensorflow as tf
 from rlhf_tf import configs, export, files, tasks, training
 from rlhf_tf.data import family_tokenizers, pipelines, sources
 from rlhf_tf.data.tokenizers import resolve_tokenizer
+from rlhf_tf.models import families, sampling
 from rlhf_tf.models import policy as policy_lib
-from rlhf_tf.models import sampling
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,6 +182,9 @@ def train_sft(config):
     with strategy.scope():
         if config.policy.preset:
             causal_lm, tokenizer = policy_lib.load_policy(config.policy.preset, dropout=config.policy.dropout)
+            needed = max(config.pipeline.seq_len, config.pipeline.max_prompt_tokens + config.max_new_tokens)
+            needed_for = "the pipeline's seq_len, and max_prompt_tokens + max_new_tokens for samples"
+            families.check_positions(causal_lm.backbone, needed, needed_for, config.policy.preset)
         else:
             causal_lm = policy_lib.build_policy(config.policy, tokenizer.vocabulary_size)
         optimizer = keras.optimizers.AdamW(

@@ -270,6 +270,26 @@ def read_weights(backbone, dtype=None):
     if reader is None:
         raise UserInputError(
             f"rlhf-tf's fast passes implement {', '.join(FAST_FAMILIES)}; {type(backbone).__name__} runs through the "
-            "generic path (rlhf_tf.models.generic)."
+            "generic path (rlhf_tf.models.passes)."
         )
     return reader(backbone, _caster(dtype))
+
+
+def position_limit(backbone):
+    """The most positions a model with learned position embeddings numbers (GPT-2, OPT); None for rotary or ALiBi
+    models, which have no hard limit."""
+    for layer in backbone._flatten_layers():
+        if isinstance(layer, keras_hub.layers.PositionEmbedding):
+            return int(layer.sequence_length)
+    return None
+
+
+def check_positions(backbone, needed, needed_for, source):
+    """Raises a clear error, before anything runs, when sequences of `needed` tokens run past the positions of a
+    model with learned position embeddings (inside XLA they would fail with an opaque gather error)."""
+    limit = position_limit(backbone)
+    if limit is not None and needed > limit:
+        raise UserInputError(
+            f"{source} has learned positions for {limit} tokens, but sequences here need {needed} ({needed_for}): "
+            "lower those lengths to fit, or use a model built with a longer max_sequence_length."
+        )

@@ -120,8 +120,15 @@ class Sampler:
 
     def generate(self, prompt_ids, prompt_mask, seed):
         """Samples for left-padded prompts; returns {"token_ids", "mask", "logprobs"}, each [batch, max_new_tokens]."""
+        prompt_ids = tf.convert_to_tensor(prompt_ids, tf.int32)
+        families.check_positions(
+            self.backbone,
+            prompt_ids.shape[1] + self.config.max_new_tokens,
+            f"{prompt_ids.shape[1]} prompt tokens plus max_new_tokens={self.config.max_new_tokens}",
+            type(self.backbone).__name__,
+        )
         return self._generate(
-            tf.convert_to_tensor(prompt_ids, tf.int32),
+            prompt_ids,
             tf.convert_to_tensor(prompt_mask, tf.bool),
             tf.convert_to_tensor(seed, tf.int32),
         )

@@ -9,7 +9,9 @@ from rlhf_tf.models import policy as policy_lib
 
 def test_collect_samples_labels_stores_and_exports(tmp_path):
     tokenizer = tasks.get_task("reviews").tokenizer()
-    policy_lib.save_policy(tmp_path / "policy", testing.tiny_causal_lm(tokenizer.vocabulary_size), tokenizer)
+    policy_lib.save_policy(
+        tmp_path / "policy", testing.tiny_causal_lm(tokenizer.vocabulary_size, max_sequence_length=64), tokenizer
+    )
     config = collect.CollectConfig(
         output_dir=str(tmp_path / "labels"),
         policy=str(tmp_path / "policy"),
@@ -35,7 +37,9 @@ def test_collect_with_people_in_the_labeling_app(tmp_path):
     """--labeler=web: the pairs wait in the shared store; what people answer (here through the app's HTTP
     interface, as the gold scorer would) is what gets exported; a rerun keeps their answers."""
     tokenizer = tasks.get_task("reviews").tokenizer()
-    policy_lib.save_policy(tmp_path / "policy", testing.tiny_causal_lm(tokenizer.vocabulary_size), tokenizer)
+    policy_lib.save_policy(
+        tmp_path / "policy", testing.tiny_causal_lm(tokenizer.vocabulary_size, max_sequence_length=64), tokenizer
+    )
     shared = str(tmp_path / "shared.sqlite")
     config = collect.CollectConfig(
         output_dir=str(tmp_path / "labels"),

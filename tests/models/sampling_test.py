@@ -181,6 +181,17 @@ def test_generic_backbones_need_their_causal_lm_and_bad_settings_are_refused():
         sampling.SamplingConfig(top_p=0.0)
 
 
+def test_sequences_past_learned_positions_are_refused_before_sampling(backbone):
+    """GPT-2 numbers 48 positions here: 8 prompt tokens + 40 new fit, + 41 would fail inside XLA's gather."""
+    ids, mask = _prompts()
+    fits = sampling.Sampler(backbone, 2, 0, sampling.SamplingConfig(max_new_tokens=40, stop_at_end=False))
+    assert fits.generate(ids, mask, [0, 1])["token_ids"].shape == (4, 40)
+    too_long = sampling.Sampler(backbone, 2, 0, sampling.SamplingConfig(max_new_tokens=41))
+    expected = r"learned positions for 48 tokens, but sequences here need 49 \(8 prompt tokens plus max_new_tokens=41\)"
+    with pytest.raises(UserInputError, match=expected):
+        too_long.generate(ids, mask, [0, 1])
+
+
 def test_value_head_reads_the_same_pass(backbone):
     from rlhf_tf.models.value import ValueHead
 

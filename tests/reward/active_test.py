@@ -17,7 +17,9 @@ from rlhf_tf.reward import active, trainer
 def policy(tmp_path_factory):
     directory = tmp_path_factory.mktemp("policy")
     tokenizer = tasks.get_task("reviews").tokenizer()
-    policy_lib.save_policy(directory, testing.tiny_causal_lm(tokenizer.vocabulary_size), tokenizer)
+    policy_lib.save_policy(
+        directory, testing.tiny_causal_lm(tokenizer.vocabulary_size, max_sequence_length=64), tokenizer
+    )
     return str(directory)
 
 

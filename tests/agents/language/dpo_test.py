@@ -1,13 +1,17 @@
+import dataclasses
 import json
 import math
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from rlhf_tf import testing, training
 from rlhf_tf.agents.language import dpo
 from rlhf_tf.data.tokenizers import resolve_tokenizer
+from rlhf_tf.errors import UserInputError
 from rlhf_tf.models import policy as policy_lib
+from rlhf_tf.training import run_directory
 
 
 def _pairs(count, seed):
@@ -55,9 +59,26 @@ def test_dpo_learns_a_preference_and_its_implicit_reward_ranks_held_out_pairs(tm
     assert scalars["dpo/eval_reward_accuracy"][0][1] < scalars["dpo/eval_reward_accuracy"][-1][1] + 1e-9
 
 
-def training_pipeline(base):
-    import dataclasses
+def test_pairs_longer_than_the_policys_positions_are_refused_before_training(tmp_path):
+    tokenizer = resolve_tokenizer("byte")
+    policy_lib.save_policy(tmp_path / "sft", testing.tiny_causal_lm(tokenizer.vocabulary_size), tokenizer)
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _pairs(16, 0)))
+    base = dpo.DPOConfig(output_dir=str(tmp_path / "dpo"), policy=str(tmp_path / "sft"), data="x")
+    config = dpo.DPOConfig(
+        output_dir=str(tmp_path / "dpo"),
+        policy=str(tmp_path / "sft"),
+        data=str(tmp_path / "train.jsonl"),
+        pipeline=dataclasses.replace(base.pipeline, seq_len=40, max_prompt_tokens=8, batch_size=8, buckets=(40,)),
+        task="",
+        export=False,
+    )
+    expected = r"learned positions for 32 tokens, but sequences here need 40 \(the pipeline's seq_len\)"
+    with pytest.raises(UserInputError, match=expected):
+        dpo.train_dpo(config)
+    assert not (tmp_path / "dpo" / run_directory.CHECKPOINTS).exists()
 
+
+def training_pipeline(base):
     return dataclasses.replace(base.pipeline, seq_len=24, max_prompt_tokens=8, batch_size=32, buckets=(24,))
 
 

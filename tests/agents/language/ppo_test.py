@@ -10,8 +10,8 @@ BATCH, PROMPT, RESPONSE = 32, 8, 8
 TARGET = ord("a")
 
 
-def _policy(tokenizer, seed):
-    return testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=seed, hidden_dim=32)
+def _policy(tokenizer, seed, positions=32):
+    return testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=seed, hidden_dim=32, max_sequence_length=positions)
 
 
 def test_ppo_raises_a_toy_reward_and_keeps_kl_bounded(toy_collector):
@@ -130,7 +130,8 @@ def test_critic_initialised_from_the_reward_model_scores_like_it(tmp_path):
     from rlhf_tf.reward import trainer
 
     tokenizer = resolve_tokenizer("byte")
-    policy_lib.save_policy(tmp_path / "sft", _policy(tokenizer, 5), tokenizer)
+    # The reward model's pipeline is the default one (128 tokens): the model it starts from numbers that many.
+    policy_lib.save_policy(tmp_path / "sft", _policy(tokenizer, 5, positions=128), tokenizer)
     run = tmp_path / "rm"
     reward_config = trainer.RewardConfig(output_dir=str(run), train="unused.jsonl", init_from=str(tmp_path / "sft"))
     model, _ = trainer.build_model(reward_config, "byte")
