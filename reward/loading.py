@@ -7,6 +7,7 @@ import os
 import tensorflow as tf
 
 from rlhf_tf import files, training
+from rlhf_tf.data import pipelines
 from rlhf_tf.errors import UserInputError
 from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.reward import trainer
@@ -49,13 +50,19 @@ def load_model(run_dir, strategy):
         raise UserInputError(f"A reward run directory (config.json and ckpt/) is needed. Received: {run_dir}")
     if saved.get("ensemble_size", 1) != 1:
         raise UserInputError(f"A single reward model is needed, not an ensemble. Received: {run_dir}")
-    model_fields = {key: value for key, value in saved["model"].items() if not key.startswith("_")}
+    fields = lambda saved_config: {
+        key: tuple(value) if isinstance(value, list) else value
+        for key, value in saved_config.items()
+        if not key.startswith("_")
+    }
     config = trainer.RewardConfig(
         output_dir=paths.path,
         train=saved["train"],
         init_from=saved.get("init_from", ""),
         tokenizer=saved.get("tokenizer", ""),
-        model=policy_lib.PolicyConfig(**model_fields),
+        model=policy_lib.PolicyConfig(**fields(saved["model"])),
+        # The run's own pipeline: the backbone it starts from is checked against its lengths.
+        **({"pipeline": pipelines.PipelineConfig(**fields(saved["pipeline"]))} if "pipeline" in saved else {}),
     )
     with strategy.scope():
         model, _ = trainer.build_model(config, config.tokenizer or "byte")

@@ -21,6 +21,7 @@ from rlhf_tf import configs, export, files, tasks, training
 from rlhf_tf.data import pipelines, sources
 from rlhf_tf.data.tokenizers import resolve_tokenizer
 from rlhf_tf.models import families
+from rlhf_tf.models import lora as lora_lib
 from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.reward import ensemble, language_model, losses, metrics
 
@@ -61,6 +62,9 @@ class RewardConfig:
         mean, and "reward/eval_disagreement" reports their spread on held-out pairs.
       export: write export/reward.
       strategy: tf.distribute strategy name.
+      lora: LoRA adapters on the backbone started from `init_from` (`lora.LoraConfig`; rank 0: the whole backbone
+        trains). The adapters and the head train and are checkpointed; the final checkpoint and export hold the
+        merged model.
     """
 
     output_dir: str
@@ -87,6 +91,7 @@ class RewardConfig:
     ensemble_size: int = 1
     export: bool = True
     strategy: str = "auto"
+    lora: lora_lib.LoraConfig = lora_lib.LoraConfig()
 
     def __post_init__(self):
         configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
@@ -98,6 +103,11 @@ class RewardConfig:
         configs.require_positive(learning_rate=self.learning_rate, clip_norm=self.clip_norm)
         configs.require_non_negative(epochs=self.epochs)
         configs.require_positive(ensemble_size=self.ensemble_size)
+        configs.require(
+            not self.lora.enabled or bool(self.init_from),
+            "LoRA adapts a pretrained backbone: give `init_from` (--backbone) to put adapters on.",
+            lora_rank=self.lora.rank,
+        )
         configs.require_choice("mixed_precision", self.mixed_precision, ("auto", "bfloat16", "float16", "float32"))
 
 
@@ -139,6 +149,8 @@ def _member(config, tokenizer_spec):
         families.check_positions(
             causal_lm.backbone, config.pipeline.seq_len, "the pipeline's seq_len", config.init_from
         )
+        if config.lora.enabled:
+            lora_lib.enable(causal_lm, config.lora, config.init_from)
         return language_model.LanguageRewardModel(causal_lm.backbone), tokenizer
     tokenizer = resolve_tokenizer(tokenizer_spec)
     causal_lm = policy_lib.build_policy(config.model, tokenizer.vocabulary_size)
@@ -325,7 +337,7 @@ def fit_reward(config):
     final = loop.run(
         step,
         train_fn,
-        checkpoint={"model": model, "optimizer": optimizer},
+        checkpoint={"model": lora_lib.trainable_state(model), "optimizer": optimizer},
         evaluate=evaluate_hook,
         description="reward",
     )
@@ -337,6 +349,7 @@ def fit_reward(config):
         final["reward/labeler_ceiling"] = report["ceiling"]
         final["reward/labeler_agreement_with_gold"] = report.get("agreement_with_gold", float("nan"))
     run_directory = loop.run_directory
+    lora_lib.merge(model)  # the final checkpoint and export/reward hold plain backbones
     _set_normalisation(model, eval_fn)
     final["reward/normalization_mean"] = float(model.reward_mean.numpy())
     final["reward/normalization_std"] = float(model.reward_std.numpy())

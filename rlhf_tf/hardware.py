@@ -65,3 +65,22 @@ def matmul_peak_gflops(size=2048, repeats=10, dtype=tf.float32):
         matmul(a, b).numpy()
         best = min(best, time.perf_counter() - started)
     return 2.0 * size**3 / best / 1e9
+
+
+def peak_memory_mb():
+    """The peak memory of this process's training so far, in MB: the largest accelerator's peak allocation
+    (`tf.config.experimental.get_memory_info`) on GPUs and TPUs, else the process's peak resident set (on CPUs
+    TensorFlow keeps no allocator statistics; the figure then includes everything the process ever held, such as
+    earlier stages of a pipeline run in one process)."""
+    peaks = []
+    for device in tf.config.list_logical_devices():
+        if device.device_type in ("GPU", "TPU"):
+            try:
+                peaks.append(tf.config.experimental.get_memory_info(device.name)["peak"])
+            except (ValueError, RuntimeError):  # devices without allocator statistics
+                pass
+    if peaks:
+        return max(peaks) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux

@@ -22,7 +22,7 @@ import tensorflow as tf
 from rlhf_tf import configs, training
 from rlhf_tf.agents.language import dpo_losses, offline, rl
 from rlhf_tf.data import pipelines
-from rlhf_tf.models import passes, sampling
+from rlhf_tf.models import lora, passes, sampling
 
 
 def sequence_logprobs(backbone, token_ids, padding_mask, response_mask, dtype=None):
@@ -68,8 +68,11 @@ def _tokenized_pairs(records, config, tokenizer, reference_backbone):
     )
     dataset = pipelines.preference_dataset_fn(pipelines.TextSource(records, "comparison"), fixed, tokenizer)(None)
     reference = tf.function(
-        lambda batch: sequence_logprobs(
-            reference_backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"]
+        lora.base_function(
+            lambda batch: sequence_logprobs(
+                reference_backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"]
+            ),
+            reference_backbone,
         ),
         jit_compile=True,
     )
@@ -140,7 +143,7 @@ def train_dpo(config):
     metrics = loop.run(
         step,
         offline.dataset_fn(train_pairs, config.pipeline.batch_size, config.loop.seed),
-        checkpoint={"policy": causal_lm, "optimizer": optimizer},
+        checkpoint={"policy": lora.trainable_state(causal_lm), "optimizer": optimizer},
         evaluate=evaluate,
         description="dpo",
     )
@@ -205,7 +208,11 @@ class OnlineDPOLearner:
         self._reference = tf.function(self._reference_graph, jit_compile=h.jit_compile)
 
     def checkpoint_objects(self):
-        return {"policy": self.causal_lm, "optimizer": self.optimizer, "length_target": self.length_target}
+        return {
+            "policy": lora.trainable_state(self.causal_lm),
+            "optimizer": self.optimizer,
+            "length_target": self.length_target,
+        }
 
     @staticmethod
     def _logprobs(backbone, batch):
@@ -216,7 +223,8 @@ class OnlineDPOLearner:
         return tf.reduce_sum(outputs["logprobs"], axis=1)
 
     def _reference_graph(self, rollout):
-        return self._logprobs(self.reference_lm.backbone, rollout)
+        with lora.adapters_off(self.reference_lm):  # under LoRA the reference is the policy's frozen base
+            return self._logprobs(self.reference_lm.backbone, rollout)
 
     def _loss(self, pairs):
         h = self.hyperparameters

@@ -18,8 +18,8 @@ import tensorflow_text  # noqa: F401  (registers the WordPiece ops of exported t
 
 from rlhf_tf.agents.language import sft
 from rlhf_tf.data import pipelines
+from rlhf_tf.models import lora, sampling
 from rlhf_tf.models import policy as policy_lib
-from rlhf_tf.models import sampling
 from rlhf_tf.training.progress import Progress
 
 
@@ -59,8 +59,9 @@ def evaluate_policy(
     """
     config = sampling.SamplingConfig(max_new_tokens=max_new_tokens)
     policy_sampler = sampling.Sampler(causal_lm, tokenizer.end_id, tokenizer.pad_id, config)
-    baseline_sampler = sampling.Sampler(baseline_lm, tokenizer.end_id, tokenizer.pad_id, config)
-    kl_pass = tf.function(sampling.teacher_forced)
+    # Under LoRA the baseline is the policy's own frozen base: its passes run with the adapters off.
+    baseline_sampler = sampling.Sampler(baseline_lm, tokenizer.end_id, tokenizer.pad_id, config, adapters=False)
+    kl_pass = tf.function(lora.base_function(sampling.teacher_forced, baseline_lm))
     policy_texts, baseline_texts, kls, policy_lengths, baseline_lengths = [], [], [], [], []
     bar = Progress(len(prompts), description="evaluate", unit="prompt", enabled=progress)
     for index, batch in enumerate(pipelines.prompt_batches(prompts, tokenizer, max_prompt_tokens, batch_size)):

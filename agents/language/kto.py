@@ -15,6 +15,7 @@ from rlhf_tf import configs, training
 from rlhf_tf.agents.language import dpo, kto_losses, offline
 from rlhf_tf.data import pipelines
 from rlhf_tf.errors import UserInputError
+from rlhf_tf.models import lora
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +48,10 @@ def _tokenized(records, config, tokenizer, reference_backbone, path):
     dataset = pipelines.rating_dataset_fn(pipelines.TextSource(records, "rating"), fixed, tokenizer)(None)
     dataset = dataset.map(lambda batch: {**batch, "desirable": tf.cast(batch["score"] > 0.5, tf.float32)})
     reference = tf.function(
-        lambda b: dpo.sequence_logprobs(reference_backbone, b["token_ids"], b["padding_mask"], b["response_mask"]),
+        lora.base_function(
+            lambda b: dpo.sequence_logprobs(reference_backbone, b["token_ids"], b["padding_mask"], b["response_mask"]),
+            reference_backbone,
+        ),
         jit_compile=True,
     )
     return offline.with_reference(dataset, reference, ("token_ids", "padding_mask", "response_mask", "desirable"))
@@ -109,7 +113,7 @@ def train_kto(config):
     metrics = loop.run(
         step,
         offline.dataset_fn(data, config.pipeline.batch_size, config.loop.seed),
-        checkpoint={"policy": causal_lm, "optimizer": optimizer},
+        checkpoint={"policy": lora.trainable_state(causal_lm), "optimizer": optimizer},
         evaluate=evaluate,
         description="kto",
     )

@@ -17,6 +17,7 @@ from rlhf_tf import configs, training
 from rlhf_tf.agents.language import rl
 from rlhf_tf.data import pipelines, sources
 from rlhf_tf.models import families, sampling
+from rlhf_tf.models import lora as lora_lib
 from rlhf_tf.models import policy as policy_lib
 
 
@@ -42,6 +43,8 @@ class OfflineConfig:
       num_samples: held-out samples shown.
       export: write export/policy.
       strategy: tf.distribute strategy name.
+      lora: LoRA adapters on the policy (`lora.LoraConfig`; rank 0: the whole policy trains); the frozen base is
+        then the reference.
     """
 
     output_dir: str
@@ -65,6 +68,7 @@ class OfflineConfig:
     num_samples: int = 12
     export: bool = True
     strategy: str = "auto"
+    lora: lora_lib.LoraConfig = lora_lib.LoraConfig()
 
     def __post_init__(self):
         configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
@@ -102,11 +106,15 @@ def loop_config(config, num_train):
 
 
 def policies_and_optimizer(config, strategy, steps):
-    """(policy, frozen reference, tokenizer, AdamW with 10% linear warm-up then linear decay to 0)."""
+    """(policy, frozen reference, tokenizer, AdamW with 10% linear warm-up then linear decay to 0). Under LoRA the
+    reference is the policy itself, whose reference passes run with its adapters off."""
     with strategy.scope():
         causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
         families.check_positions(causal_lm.backbone, config.pipeline.seq_len, "the pipeline's seq_len", config.policy)
-        reference_lm, _ = policy_lib.load_policy(config.policy, dropout=0.0)
+        if config.lora.enabled:
+            reference_lm = lora_lib.enable(causal_lm, config.lora, config.policy)  # the base, adapters off
+        else:
+            reference_lm, _ = policy_lib.load_policy(config.policy, dropout=0.0)
         warmup = max(1, steps // 10)
         schedule = keras.optimizers.schedules.PolynomialDecay(config.learning_rate, max(1, steps - warmup), 0.0)
         optimizer = keras.optimizers.AdamW(learning_rate=WarmUp(schedule, config.learning_rate, warmup))

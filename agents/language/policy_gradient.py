@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from rlhf_tf import configs, ops, training
 from rlhf_tf.agents.language import grpo_losses, rl
-from rlhf_tf.models import passes, sampling
+from rlhf_tf.models import lora, passes, sampling
 
 ALGORITHMS = ("reinforce", "rloo", "grpo")
 
@@ -133,7 +133,7 @@ class PolicyGradientLearner:
 
     def checkpoint_objects(self):
         return {
-            "policy": self.causal_lm,
+            "policy": lora.trainable_state(self.causal_lm),
             "optimizer": self.optimizer,
             "baseline": self.baseline,
             "baseline_ready": self.baseline_ready,
@@ -151,7 +151,8 @@ class PolicyGradientLearner:
         )
 
     def _reference_graph(self, rollout):
-        return self._pass(self.reference_lm.backbone, rollout)["logprobs"]
+        with lora.adapters_off(self.reference_lm):  # under LoRA the reference is the policy's frozen base
+            return self._pass(self.reference_lm.backbone, rollout)["logprobs"]
 
     def _loss(self, minibatch):
         h = self.hyperparameters

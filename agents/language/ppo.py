@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from rlhf_tf import configs, ops, training
 from rlhf_tf.agents.language import ppo_losses, rl
-from rlhf_tf.models import passes, sampling
+from rlhf_tf.models import lora, passes, sampling
 from rlhf_tf.models.value import ValueHead
 from rlhf_tf.reward import loading as reward_loading
 
@@ -172,12 +172,12 @@ class PPOLearner:
 
     def checkpoint_objects(self):
         return {
-            "policy": self.causal_lm,
+            "policy": lora.trainable_state(self.causal_lm),
             "value_head": self.value_head,
             "optimizer": self.optimizer,
             "kl_coef": self.kl_coef,
             "length_target": self.length_target,
-            **({"critic": self.critic_backbone} if self.critic_backbone is not None else {}),
+            **({"critic": lora.trainable_state(self.critic_backbone)} if self.critic_backbone is not None else {}),
         }
 
     def _forward(self, batch, with_values=True):
@@ -209,14 +209,15 @@ class PPOLearner:
 
     def _score_pass_graph(self, rollout):
         """Reference log-probs and the critic's values for a rollout batch (no gradients)."""
-        reference = sampling.teacher_forced(
-            self.reference_lm.backbone,
-            rollout["prompt_ids"],
-            rollout["prompt_mask"],
-            rollout["response_ids"],
-            rollout["response_mask"],
-            model_passes=passes.read(self.reference_lm.backbone, self._dtype),
-        )
+        with lora.adapters_off(self.reference_lm):  # under LoRA the reference is the policy's frozen base
+            reference = sampling.teacher_forced(
+                self.reference_lm.backbone,
+                rollout["prompt_ids"],
+                rollout["prompt_mask"],
+                rollout["response_ids"],
+                rollout["response_mask"],
+                model_passes=passes.read(self.reference_lm.backbone, self._dtype),
+            )
         return reference["logprobs"], self._forward(rollout)["values"]
 
     def _loss(self, minibatch):
@@ -315,6 +316,7 @@ def _copy_backbone(causal_lm):
     """A separate trunk with the policy's architecture and weights (for a critic of its own)."""
     backbone = causal_lm.backbone
     copy = backbone.__class__.from_config(backbone.get_config())
+    lora.enable_like(copy, backbone)  # a LoRA policy's critic trains adapters of its own on its copy of the base
     copy.set_weights(backbone.get_weights())
     return copy
 
@@ -356,6 +358,8 @@ def train_ppo(config, reward_fn=None):
 
     def make_learner(causal_lm, reference_lm, tokenizer, strategy):
         critic = load_value_init(r.reward, strategy) if h.value_model == "reward" else None
+        if critic is not None and config.lora.enabled:  # the critic trains adapters of its own too
+            lora.enable(critic[0], config.lora, r.reward)
         with strategy.scope():
             return PPOLearner(
                 causal_lm,

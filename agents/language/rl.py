@@ -21,6 +21,7 @@ from rlhf_tf import export as export_lib
 from rlhf_tf.agents.language import bridge, evaluation
 from rlhf_tf.data import pipelines, records, sources
 from rlhf_tf.errors import UserInputError
+from rlhf_tf.models import lora as lora_lib
 from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.models import sampling
 from rlhf_tf.reward import loading as reward_loading
@@ -91,6 +92,8 @@ class RunConfig:
       num_samples: held-out samples shown in samples.jsonl and TensorBoard.
       export: write export/policy.
       strategy: tf.distribute strategy name (see `training.create_strategy`); minibatches split over replicas.
+      lora: LoRA adapters on the policy (`lora.LoraConfig`; rank 0: the whole policy trains). With adapters, the
+        frozen base is the reference (no second copy of the weights) and only the adapters are checkpointed.
     """
 
     output_dir: str
@@ -99,6 +102,7 @@ class RunConfig:
     num_samples: int = 12
     export: bool = True
     strategy: str = "auto"
+    lora: lora_lib.LoraConfig = lora_lib.LoraConfig()
 
     def __post_init__(self):
         configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
@@ -211,10 +215,15 @@ class Rollouts:
         return decode(prompts), decode(responses)
 
 
-def load_policies(config, strategy):
-    """(policy, frozen reference, tokenizer), both from `config.policy`, dropout off."""
+def load_policies(config, strategy, lora=None):
+    """(policy, frozen reference, tokenizer), both from `config.policy`, dropout off. With `lora` (a `LoraConfig`
+    of rank > 0) the policy carries adapters and the reference is the same model: its passes run with the adapters
+    off (`lora.adapters_off`)."""
     with strategy.scope():
         causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
+        if lora is not None and lora.enabled:
+            lora_lib.enable(causal_lm, lora, config.policy)
+            return causal_lm, causal_lm, tokenizer
         reference_lm, _ = policy_lib.load_policy(config.policy, dropout=0.0)
     reference_lm.trainable = False
     return causal_lm, reference_lm, tokenizer
@@ -256,6 +265,9 @@ def write_samples(output_dir, rows, writer, step):
 def save_and_export(output_dir, run_directory, causal_lm, tokenizer, config, export=True):
     """Saves the trained policy (keras-hub preset + tokenizer) and its serving SavedModel in export/policy."""
 
+    # Adapters are folded into the kernels: policy/ and the SavedModel are plain models (the base is not needed
+    # after this, the run's last step).
+    lora_lib.merge(causal_lm)
     policy_lib.save_policy(training.RunPaths(output_dir).policy_dir, causal_lm, tokenizer)
     if export:
         export_lib.export_policy(
@@ -323,7 +335,7 @@ def train_rl(config, make_learner, reward_fn=None, description="rl", samples_per
     loop.shown_metrics = ("score", "rollout_gold_score", "kl", "response_length", "clip_fraction")
     train_prompts, evaluation_prompts, task = load_prompts(r)
     reward_texts = load_reward(reward_fn or r.reward, task)
-    causal_lm, reference_lm, tokenizer = load_policies(r, strategy)
+    causal_lm, reference_lm, tokenizer = load_policies(r, strategy, config.lora)
     learner = make_learner(causal_lm, reference_lm, tokenizer, strategy)
     start = latest_step(loop)
     if start:

@@ -18,6 +18,7 @@ from rlhf_tf import configs, export, files, tasks, training
 from rlhf_tf.data import family_tokenizers, pipelines, sources
 from rlhf_tf.data.tokenizers import resolve_tokenizer
 from rlhf_tf.models import families, sampling
+from rlhf_tf.models import lora as lora_lib
 from rlhf_tf.models import policy as policy_lib
 
 
@@ -50,6 +51,8 @@ class SFTConfig:
       max_new_tokens: the sampling budget for those completions and for the exported policy.
       export: write export/policy (the serving SavedModel).
       strategy: tf.distribute strategy name (see `training.create_strategy`).
+      lora: LoRA adapters on a pretrained `policy.preset` (`lora.LoraConfig`; rank 0: the whole model trains).
+        Only the adapters train and are checkpointed; policy/ and the export hold the merged model.
     """
 
     output_dir: str
@@ -74,10 +77,16 @@ class SFTConfig:
     max_new_tokens: int = sampling.MAX_NEW_TOKENS
     export: bool = True
     strategy: str = "auto"
+    lora: lora_lib.LoraConfig = lora_lib.LoraConfig()
 
     def __post_init__(self):
         configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
         configs.require(bool(self.task or self.data), "Give a `task` or `data`.", task=self.task, data=self.data)
+        configs.require(
+            not self.lora.enabled or bool(self.policy.preset),
+            "LoRA adapts a pretrained model: give the policy's `preset` (--preset) to put adapters on.",
+            lora_rank=self.lora.rank,
+        )
         configs.require_positive(learning_rate=self.learning_rate, clip_norm=self.clip_norm)
         configs.require_non_negative(warmup_steps=self.warmup_steps, num_samples=self.num_samples)
         configs.require(
@@ -185,6 +194,8 @@ def train_sft(config):
             needed = max(config.pipeline.seq_len, config.pipeline.max_prompt_tokens + config.max_new_tokens)
             needed_for = "the pipeline's seq_len, and max_prompt_tokens + max_new_tokens for samples"
             families.check_positions(causal_lm.backbone, needed, needed_for, config.policy.preset)
+            if config.lora.enabled:
+                lora_lib.enable(causal_lm, config.lora, config.policy.preset)
         else:
             causal_lm = policy_lib.build_policy(config.policy, tokenizer.vocabulary_size)
         optimizer = keras.optimizers.AdamW(
@@ -216,8 +227,13 @@ def train_sft(config):
         return {"sft/eval_perplexity": perplexity, "sft/eval_loss": loss}
 
     metrics = loop.run(
-        step, train_fn, checkpoint={"model": causal_lm, "optimizer": optimizer}, evaluate=evaluate, description="sft"
+        step,
+        train_fn,
+        checkpoint={"model": lora_lib.trainable_state(causal_lm), "optimizer": optimizer},
+        evaluate=evaluate,
+        description="sft",
     )
+    lora_lib.merge(causal_lm)  # policy/, samples and the export use the merged model
     metrics.update(data_stats)
     run_directory = loop.run_directory
     if run_directory.chief:

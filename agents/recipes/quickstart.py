@@ -22,6 +22,7 @@ from rlhf_tf import configs, files, training
 from rlhf_tf.agents.language import ppo, rl, sft
 from rlhf_tf.agents.recipes import report
 from rlhf_tf.feedback import collect
+from rlhf_tf.models import lora as lora_lib
 from rlhf_tf.models import policy as policy_lib
 from rlhf_tf.models import sampling
 from rlhf_tf.reward import trainer
@@ -55,6 +56,8 @@ class QuickstartConfig:
       max_new_tokens: the response budget everywhere (samples, comparison pairs, rollouts, evaluation, export).
       rollout_batch_size: prompts per PPO iteration.
       progress: progress bars.
+      lora: LoRA adapters for the PPO stage (`lora.LoraConfig`; rank 0: the whole policy trains): only the
+        adapters (and the value head) train, and the SFT policy's frozen base is the reference.
     """
 
     output_dir: str = "runs/quickstart"
@@ -76,6 +79,7 @@ class QuickstartConfig:
     max_new_tokens: int = sampling.MAX_NEW_TOKENS
     rollout_batch_size: int = rl.RolloutConfig.batch_size
     progress: bool = True
+    lora: lora_lib.LoraConfig = lora_lib.LoraConfig()
 
     def __post_init__(self):
         configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
@@ -153,6 +157,7 @@ def stage_configs(config):
                 minibatch_size=min(ppo_base.hyperparameters.minibatch_size, config.rollout_batch_size),
             ),
             loop=loop(ppo_base.loop, config.ppo_iterations),
+            lora=config.lora,
         ),
     }
 

@@ -31,6 +31,13 @@ SEQ_LEN = flags.DEFINE_integer("seq_len", None, "PipelineConfig.seq_len: max tok
 MAX_PROMPT_TOKENS = flags.DEFINE_integer("max_prompt_tokens", None, "PipelineConfig.max_prompt_tokens.")
 BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "PipelineConfig.batch_size (global).")
 PROGRESS = flags.DEFINE_bool("progress", True, "LoopConfig.progress: show progress bars.")
+LORA_RANK = flags.DEFINE_integer(
+    "lora_rank", 0, "LoraConfig.rank: train LoRA adapters of this rank on the frozen model (0: train it all)."
+)
+LORA_ALPHA = flags.DEFINE_float("lora_alpha", 0.0, "LoraConfig.alpha: updates scaled by alpha / rank (0: rank).")
+LORA_TARGETS = flags.DEFINE_list(
+    "lora_targets", [], "LoraConfig.targets: layer names to adapt (default: the attention's query and value)."
+)
 
 
 def prepare():
@@ -66,6 +73,13 @@ def pipeline_config(default):
     return dataclasses.replace(default, **changes)
 
 
+def lora_config():
+    """The `LoraConfig` of the --lora_* flags."""
+    from rlhf_tf.models import lora
+
+    return lora.LoraConfig(rank=LORA_RANK.value, alpha=LORA_ALPHA.value, targets=tuple(LORA_TARGETS.value))
+
+
 def data_run_changes(base):
     """Config changes from the flags every data-driven training command shares: the data format, bad-record
     handling, pipeline, loop and strategy (plus `epochs=0` when --steps is given: explicit steps win over the
@@ -76,6 +90,7 @@ def data_run_changes(base):
         pipeline=pipeline_config(base.pipeline),
         loop=loop_config(base.loop),
         strategy=STRATEGY.value,
+        lora=lora_config(),
     )
     if STEPS.value is not None and hasattr(base, "epochs"):
         changes["epochs"] = 0.0

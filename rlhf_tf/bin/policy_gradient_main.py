@@ -51,7 +51,11 @@ def config_from_flags(algorithm):
         output_dir=common.OUTPUT_DIR.value, rollouts=rl_flags.rollout_config(), hyperparameters=hyperparameters
     )
     return dataclasses.replace(
-        base, loop=common.loop_config(base.loop), export=rl_flags.EXPORT.value, strategy=common.STRATEGY.value
+        base,
+        loop=common.loop_config(base.loop),
+        export=rl_flags.EXPORT.value,
+        strategy=common.STRATEGY.value,
+        lora=common.lora_config(),
     )
 
 

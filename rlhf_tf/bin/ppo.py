@@ -56,6 +56,7 @@ def config_from_flags():
         loop=common.loop_config(base.loop),
         export=rl_flags.EXPORT.value,
         strategy=common.STRATEGY.value,
+        lora=common.lora_config(),
     )
 
 

@@ -83,6 +83,7 @@ def config_from_flags(default_output_dir=DEFAULT_OUTPUT_DIR):
         tokenizer=_TOKENIZER.value,
         labeler=_LABELER.value,
         store=_STORE.value,
+        lora=common.lora_config(),
         **common.given(
             (
                 ("sft_steps", _SFT_STEPS),

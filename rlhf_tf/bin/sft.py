@@ -67,6 +67,7 @@ def config_from_flags():
         jit_compile=_JIT.value,
         export=_EXPORT.value,
         strategy=common.STRATEGY.value,
+        lora=common.lora_config(),
     )
     changes.update(
         common.given(

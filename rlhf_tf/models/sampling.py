@@ -17,7 +17,7 @@ from tensorflow.compiler.tf2xla.python import xla
 
 from rlhf_tf import configs
 from rlhf_tf.errors import UserInputError
-from rlhf_tf.models import families, passes, transformer
+from rlhf_tf.models import families, lora, passes, transformer
 
 # Max abs difference between sampling log-probs and a teacher-forced pass in float32 (XLA vs graph kernels and a
 # different summation order in the cached attention).
@@ -86,6 +86,7 @@ class Sampler:
         call, so training updates show.
       end_id, pad_id: the tokenizer's end and padding ids.
       config: a `SamplingConfig`.
+      adapters: False samples from a LoRA model's frozen base (its adapters off; the reference policy).
 
     Example:
     ```python
@@ -95,7 +96,7 @@ class Sampler:
     ```
     """
 
-    def __init__(self, model, end_id, pad_id, config=None):
+    def __init__(self, model, end_id, pad_id, config=None, adapters=True):
         backbone = getattr(model, "backbone", model)
         self.backbone = backbone
         self.causal_lm = model if backbone is not model else None
@@ -116,6 +117,8 @@ class Sampler:
                 self.causal_lm._rlhf_cache_matches = cache_matches_full_call(self.causal_lm)
             self._cached = self.causal_lm._rlhf_cache_matches
             graph = self._generate_generic_graph
+        if not adapters:  # sample from a LoRA model's frozen base
+            graph = lora.base_function(graph, backbone)
         self._generate = tf.function(graph, jit_compile=config.jit_compile)
 
     def generate(self, prompt_ids, prompt_mask, seed):

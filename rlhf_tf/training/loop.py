@@ -25,6 +25,7 @@ import time
 import keras
 import tensorflow as tf
 
+from rlhf_tf import hardware
 from rlhf_tf.training import distribution
 from rlhf_tf.training.progress import Progress
 from rlhf_tf.training.run_directory import RunDirectory
@@ -205,6 +206,7 @@ class TrainLoop:
                 training_ended - timed_from - evaluation_seconds
             )
         final[f"{self.metrics_prefix}/steps"] = step
+        final[f"{self.metrics_prefix}/peak_memory_mb"] = hardware.peak_memory_mb()
         logging.info("%s finished %d steps in %.1f s.", self.metrics_prefix, step, time.perf_counter() - started_at)
         self.run_directory.update_metrics(final)
         self._remove_worker_scratch()

@@ -11,6 +11,7 @@ import os
 import tensorflow as tf
 
 from rlhf_tf import configs, files
+from rlhf_tf.errors import UserInputError
 
 # Entries of a run directory, each named once. The layering test reads `ENTRIES`.
 METRICS = "metrics.json"
@@ -214,6 +215,7 @@ class RunDirectory(RunPaths):
         payload = configs.to_dict(config)
         previous = files.read_json(self.config_path)
         if previous is not None and previous != files._json_safe(payload):
+            _check_same_adapters(previous, files._json_safe(payload), self.config_path)
             changed = configs.differences(previous, files._json_safe(payload))
             logging.warning("Resuming %s with changed settings: %s", self.path, "; ".join(changed))
         files.atomic_write_json(self.config_path, payload)
@@ -222,6 +224,31 @@ class RunDirectory(RunPaths):
         if not self.chief:
             return tf.summary.create_noop_writer()
         return tf.summary.create_file_writer(self.tensorboard_dir)
+
+
+def _adapters(config):
+    """The LoRA settings somewhere in a saved config ({} when it has none or LoRA is off)."""
+    for key, value in config.items():
+        if key == "lora" and isinstance(value, dict):
+            return value if value.get("rank") else {}
+        if isinstance(value, dict):
+            found = _adapters(value)
+            if found:
+                return found
+    return {}
+
+
+def _check_same_adapters(previous, current, path):
+    """A run's checkpoints hold the adapters alone under LoRA and the whole model without it: resuming across that
+    change (or with another rank or targets) cannot restore them."""
+    before, after = _adapters(previous), _adapters(current)
+    if before != after:
+        describe = lambda lora: f"LoRA {lora}" if lora else "no LoRA (the whole model trains)"
+        raise UserInputError(
+            f"{path} records a run trained with {describe(before)}; this command asks for {describe(after)}. Its "
+            "checkpoints cannot resume that way: give the same --lora_rank, --lora_alpha and --lora_targets as "
+            "before, or a new --output_dir."
+        )
 
 
 def read_scalars(tensorboard_dir):
