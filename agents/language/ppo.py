@@ -358,9 +358,9 @@ def train_ppo(config, reward_fn=None):
 
     def make_learner(causal_lm, reference_lm, tokenizer, strategy):
         critic = load_value_init(r.reward, strategy) if h.value_model == "reward" else None
-        if critic is not None and config.lora.enabled:  # the critic trains adapters of its own too
-            lora.enable(critic[0], config.lora, r.reward)
         with strategy.scope():
+            if critic is not None and config.lora.enabled:  # the critic trains adapters of its own too
+                lora.enable(critic[0], config.lora, r.reward)
             return PPOLearner(
                 causal_lm,
                 reference_lm,

@@ -62,6 +62,7 @@ def _ppo(output_dir, policy, steps, adapters=ADAPTERS):
         hyperparameters=ppo.PPOHyperparameters(learning_rate=1e-2, minibatch_size=8, ppo_epochs=2),
         loop=training.LoopConfig(steps=steps, log_every=1, checkpoint_every=1, progress=False, seed=3),
         num_samples=16,
+        export=False,  # the merged export is tested in tests/models/lora_test.py
         lora=adapters,
     )
 
