@@ -9,7 +9,15 @@ checkpoints at its default interval. MFU = 6 x parameters x tokens per second / 
 script also prints the share of those FLOPs the step executes (the reward model computes its last block at the
 scored position only) and the hardware FLOPs utilisation that follows.
 
-usage: python benchmarks/reward_training.py [--steps=200]
+At GPT-2 small's shape and a Llama ~100M (issue: scale-up, `--shape=gpt2_small` / `llama_100m`, see shapes.py):
+pairs of a 128-token prompt and 256-token responses (384 tokens), 4 pairs per step, fp32, 10 timed steps; target:
+the trainer at least 0.55 of the fp32 peak, counting the FLOPs the reward model executes (shapes.py's
+`scoring_forward_flops`: no output projection, the last block past keys and values at the scored position only).
+The trainer tokenizes bytes (it reads text), so its model's embedding table has 257 rows; the bare step uses the
+shape's vocabulary: a gather either way, the same FLOPs. TRL's RewardTrainer on the same work:
+benchmarks/peers/reward.py.
+
+usage: python benchmarks/reward_training.py [--shape=tiny] [--steps=200]
 """
 
 import argparse
@@ -26,6 +34,7 @@ import rlhf_tf  # noqa: E402,F401  (first: routes tf.keras before TensorFlow loa
 # isort: split
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import shapes  # noqa: E402  (after rlhf_tf)
 import tensorflow as tf  # noqa: E402
 
 from rlhf_tf import hardware  # noqa: E402
@@ -37,17 +46,21 @@ SEQ_LEN, PAIRS, LAYERS, WIDTH = 128, 16, 4, 256
 MODEL = PolicyConfig(
     num_layers=LAYERS, num_heads=4, hidden_dim=WIDTH, intermediate_dim=4 * WIDTH, max_sequence_length=SEQ_LEN
 )
+LARGE = {"pairs": 4, "steps": 10}  # per-shape defaults above tiny
 WORDS = "the sound battery screen plot acting great poor solid cheap loud quiet fast slow works broke love".split()
 
 
-def make_pairs(count, seed=0):
+def make_pairs(count, seed=0, prompt_words=8, response_words=40):
     rng = random.Random(seed)
 
     def text(words):
         return " ".join(rng.choice(WORDS) for _ in range(words))
 
-    # Long enough that every sequence fills the 128-token bucket after truncation.
-    return [records.Comparison(f"Review of the {text(8)}:", text(40), text(40)) for _ in range(count)]
+    # Long enough that every sequence fills its bucket after truncation.
+    return [
+        records.Comparison(f"Review of the {text(prompt_words)}:", text(response_words), text(response_words))
+        for _ in range(count)
+    ]
 
 
 def parameters(model):
@@ -63,17 +76,17 @@ def executed_share(count):
     return ((LAYERS - 1) * block + last_block) / count
 
 
-def bare_pairs_per_second(precision, steps):
+def bare_pairs_per_second(precision, steps, model_config=MODEL, vocabulary=257, pairs=PAIRS, seq_len=SEQ_LEN):
     keras.mixed_precision.set_global_policy(precision)
     keras.utils.set_random_seed(0)
-    model = language_model.LanguageRewardModel(build_policy(MODEL, 257).backbone)
+    model = language_model.LanguageRewardModel(build_policy(model_config, vocabulary).backbone)
     model.build()
     optimizer = keras.optimizers.AdamW(1e-4)
     optimizer.build(model.trainable_variables)
     rng = np.random.default_rng(0)
     batch = {
-        "token_ids": tf.constant(rng.integers(1, 256, size=(PAIRS, 2, SEQ_LEN)), tf.int32),
-        "padding_mask": tf.ones((PAIRS, 2, SEQ_LEN), tf.bool),
+        "token_ids": tf.constant(rng.integers(1, min(vocabulary, 257) - 1, size=(pairs, 2, seq_len)), tf.int32),
+        "padding_mask": tf.ones((pairs, 2, seq_len), tf.bool),
     }
 
     @tf.function(jit_compile=True)
@@ -91,19 +104,21 @@ def bare_pairs_per_second(precision, steps):
     for _ in range(steps):
         loss = step(batch)
     loss.numpy()
-    return steps * PAIRS / (time.perf_counter() - started), parameters(model)
+    return steps * pairs / (time.perf_counter() - started), parameters(model)
 
 
-def trainer_pairs_per_second(precision_setting, steps, directory):
-    reader.write_jsonl(os.path.join(directory, "train.jsonl"), make_pairs(4000))
-    reader.write_jsonl(os.path.join(directory, "eval.jsonl"), make_pairs(32, seed=1))
+def trainer_pairs_per_second(
+    precision_setting, steps, directory, model_config=MODEL, pairs=PAIRS, seq_len=SEQ_LEN, words=(8, 40)
+):
+    reader.write_jsonl(os.path.join(directory, "train.jsonl"), make_pairs(max(4000, steps * pairs), 0, *words))
+    reader.write_jsonl(os.path.join(directory, "eval.jsonl"), make_pairs(32, 1, *words))
     base = trainer.RewardConfig(output_dir=os.path.join(directory, f"run-{precision_setting}"), train="x")
     config = dataclasses.replace(
         base,
         train=os.path.join(directory, "train.jsonl"),
         eval=os.path.join(directory, "eval.jsonl"),
-        model=MODEL,
-        pipeline=dataclasses.replace(base.pipeline, seq_len=SEQ_LEN, batch_size=PAIRS),
+        model=model_config,
+        pipeline=dataclasses.replace(base.pipeline, seq_len=seq_len, batch_size=pairs),
         epochs=0,
         loop=dataclasses.replace(base.loop, steps=steps, eval_every=0, progress=False),
         mixed_precision=precision_setting,
@@ -111,17 +126,41 @@ def trainer_pairs_per_second(precision_setting, steps, directory):
         strategy="default",
     )
     metrics = trainer.train_reward(config)
-    return metrics["reward/steps_per_second"] * PAIRS
+    return metrics["reward/steps_per_second"] * pairs
+
+
+def large_shape(name, steps, peak):
+    """The scale-up rows: the trainer and a bare step at `name`'s shape, fp32."""
+    shape = shapes.SHAPES[name]
+    pairs, steps = LARGE["pairs"], steps or LARGE["steps"]
+    print(f"shape {shapes.describe(name)}; {pairs} pairs of {shape.sequence} tokens per step", flush=True)
+    bare, count = bare_pairs_per_second("float32", steps, shape.config, shape.vocabulary, pairs, shape.sequence)
+    with tempfile.TemporaryDirectory() as directory:
+        # ~5 bytes a word: prompts and responses past 128 and 256 bytes, truncated by the pipeline's rule.
+        ours = trainer_pairs_per_second("float32", steps, directory, shape.config, pairs, shape.sequence, (30, 60))
+    flops_per_pair = 2 * 3 * shape.scoring_forward_flops(shape.sequence)  # two sequences, forward + backward
+    mfu_bare, mfu_ours = (rate * flops_per_pair / (peak * 1e9) for rate in (bare, ours))
+    print(
+        f"fp32: {count:,} parameters; bare tf.function+XLA step {bare:.2f} pairs/s ({1 / bare * pairs:.2f} s per "
+        f"step, MFU {mfu_bare:.2f}); trainer {ours:.2f} pairs/s ({1 / ours * pairs:.2f} s per step, MFU "
+        f"{mfu_ours:.2f}); trainer/bare {ours / bare:.2f}\n"
+        f"target: trainer MFU >= 0.55 -> {'PASS' if mfu_ours >= 0.55 else 'FAIL'}",
+        flush=True,
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    shapes.add_flag(parser)
     parser.add_argument(
-        "--steps", type=int, default=200, help="steps per timed run (the trainer checkpoints every 200)"
+        "--steps", type=int, default=0, help="steps per timed run (default 200 tiny: the trainer's checkpoint interval)"
     )
     args = parser.parse_args()
     peak = hardware.matmul_peak_gflops()
     print(f"cpu: {hardware.describe_cpu()}; {os.cpu_count()} cores; fp32 matmul peak {peak:.0f} GFLOP/s", flush=True)
+    if args.shape != "tiny":
+        return large_shape(args.shape, args.steps, peak)
+    args.steps = args.steps or 200
     tokens_per_pair = 2 * SEQ_LEN
     rows = [("fp32", "float32", "float32")]
     if hardware.has_native_bf16():

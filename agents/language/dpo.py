@@ -81,6 +81,34 @@ def _tokenized_pairs(records, config, tokenizer, reference_backbone):
     return {name: value[keep] for name, value in pairs.items()}, int((~keep).sum())
 
 
+def pair_losses_fn(backbone, beta, loss, label_smoothing):
+    """`batch -> (losses, chosen rewards, rejected rewards)` [pairs] for tokenized pairs with reference log-probs."""
+
+    def pair_losses(batch):
+        logprobs = sequence_logprobs(backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"])
+        reference = batch["reference_logprobs"]
+        return dpo_losses.dpo_loss(
+            logprobs[:, 0], logprobs[:, 1], reference[:, 0], reference[:, 1], beta, loss, label_smoothing
+        )
+
+    return pair_losses
+
+
+def step_loss_fn(pair_losses):
+    """The training step's `loss_fn` (`training.GradientStep`): the mean loss and the implicit-reward metrics."""
+
+    def loss_fn(batch):
+        losses, chosen, rejected = pair_losses(batch)
+        return training.global_mean(losses), {
+            "reward_accuracy": training.global_mean(tf.cast(chosen > rejected, tf.float32)),
+            "reward_margin": training.global_mean(chosen - rejected),
+            "chosen_reward": training.global_mean(chosen),
+            "rejected_reward": training.global_mean(rejected),
+        }
+
+    return loss_fn
+
+
 def train_dpo(config):
     """Runs DPO; returns the final metrics (also in metrics.json)."""
     strategy = training.create_strategy(config.strategy)
@@ -99,32 +127,13 @@ def train_dpo(config):
         len(eval_pairs["token_ids"]),
     )
 
-    def pair_losses(batch):
-        logprobs = sequence_logprobs(
-            causal_lm.backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"]
-        )
-        reference = batch["reference_logprobs"]
-        return dpo_losses.dpo_loss(
-            logprobs[:, 0],
-            logprobs[:, 1],
-            reference[:, 0],
-            reference[:, 1],
-            config.beta,
-            config.loss,
-            config.label_smoothing,
-        )
-
-    def loss_fn(batch):
-        losses, chosen, rejected = pair_losses(batch)
-        return training.global_mean(losses), {
-            "reward_accuracy": training.global_mean(tf.cast(chosen > rejected, tf.float32)),
-            "reward_margin": training.global_mean(chosen - rejected),
-            "chosen_reward": training.global_mean(chosen),
-            "rejected_reward": training.global_mean(rejected),
-        }
-
+    pair_losses = pair_losses_fn(causal_lm.backbone, config.beta, config.loss, config.label_smoothing)
     step = training.GradientStep(
-        loss_fn, causal_lm.trainable_variables, optimizer, clip_norm=config.clip_norm, jit_compile=True
+        step_loss_fn(pair_losses),
+        causal_lm.trainable_variables,
+        optimizer,
+        clip_norm=config.clip_norm,
+        jit_compile=True,
     )
     evaluate_batch = tf.function(pair_losses, jit_compile=True)
 
