@@ -121,9 +121,9 @@ def run_variant(shape, batch, value_model, compute_dtype, iterations, warmup, mi
         rewarded = time.perf_counter()
         sampler.generate(prompts["token_ids"], prompts["padding_mask"], [1, iteration])["token_ids"].numpy()
         sampled = time.perf_counter()
-        batch, _ = learner.prepare(rollout)
+        training_batch, _ = learner.prepare(rollout)
         prepared = time.perf_counter()
-        metrics = learner.optimize(batch, iteration)
+        metrics = learner.optimize(training_batch, iteration)
         optimized = time.perf_counter()
         if iteration >= warmup:
             timings["collect"].append(collected - started)
