@@ -34,7 +34,7 @@ EXTRAS_REQUIRE = {
         "pytest>=8",
         # The suite runs on two workers, a test file each (setup.cfg): tracing, XLA compiles, browser waits and
         # subprocess start-ups are single-threaded, so the two cores overlap them.
-        "pytest-xdist>=3.5",
+        "pytest-xdist>=3.8",
         "ruff>=0.6",
         # CI executes colab/quickstart.ipynb top to bottom.
         "nbclient>=0.10",

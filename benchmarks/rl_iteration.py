@@ -46,9 +46,7 @@ from rlhf_tf.agents.language import (
 from rlhf_tf.models import families, sampling, transformer  # noqa: E402
 from rlhf_tf.reward import language_model  # noqa: E402
 
-BATCH, PROMPT, RESPONSE, VOCABULARY = 64, 16, 48, 257
-NO_END = VOCABULARY + 7  # an id never sampled: every response runs its full 48 tokens
-MODEL = shapes.SHAPES["tiny"].config
+BATCH = 64  # prompts per iteration at the tiny shape
 LARGE = {"batch": 16, "minibatch_size": 4, "iterations": 2, "warmup": 1}  # per-shape defaults above tiny
 
 
@@ -71,7 +69,7 @@ def reward_function(reward_model, dtype):
     return reward_fn
 
 
-def prompt_batches(batch=BATCH, prompt=PROMPT, vocabulary=VOCABULARY):
+def prompt_batches(batch, prompt, vocabulary):
     rng = np.random.default_rng(0)
     while True:
         yield {
