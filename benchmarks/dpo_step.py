@@ -4,14 +4,15 @@ Work per step (issue: scale-up): `--pairs` comparisons (default 4), each a 128-t
 rejected 256-token response, right-padded to 384 tokens; the policy's teacher-forced pass over both sequences,
 the DPO loss against reference log-probs computed once before training (as `rlhf-tf dpo` does, and as TRL's
 DPOTrainer does with `precompute_ref_log_probs=True`), the backward pass, gradient clipping and AdamW: the step
-`train_dpo` runs (`dpo.pair_losses_fn`, `dpo.step_loss_fn`, `training.GradientStep`, XLA). Random token ids: the
+`train_dpo` runs (`dpo.pair_losses_fn`, `dpo.step_loss_fn`, `training.GradientStep`, XLA; with
+`--precision=bfloat16`, `--compute_dtype=bfloat16`'s step: bf16 matmuls, a graph on CPUs). Random token ids: the
 FLOPs do not depend on the text.
 
 MFU counts the FLOPs of shapes.py (trunk at every token, output projection at the response positions, forward and
 backward) against the fp32 matmul peak measured in this run. Target: at least 0.55. TRL's DPOTrainer on the same
 work: benchmarks/peers/dpo.py.
 
-usage: python benchmarks/dpo_step.py [--shape=gpt2_small] [--pairs=4] [--steps=5]
+usage: python benchmarks/dpo_step.py [--shape=gpt2_small] [--pairs=4] [--steps=5] [--precision=float32]
 """
 
 import argparse
@@ -54,18 +55,25 @@ def main():
     shapes.add_flag(parser, default="gpt2_small")
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--steps", type=int, default=5)
+    shapes.add_precision_flag(parser)
     args = parser.parse_args()
     shape = shapes.SHAPES[args.shape]
     peak = hardware.matmul_peak_gflops()
     print(f"cpu: {hardware.describe_cpu()}; {os.cpu_count()} cores; fp32 matmul peak {peak:.0f} GFLOP/s", flush=True)
-    print(f"shape {shapes.describe(args.shape)}; {args.pairs} pairs per step", flush=True)
+    jit_compile = hardware.use_xla(True, args.precision)
+    print(
+        f"shape {shapes.describe(args.shape)}; {args.pairs} pairs per step; {args.precision}, "
+        f"{'XLA' if jit_compile else 'graph (no XLA)'}",
+        flush=True,
+    )
     keras.utils.set_random_seed(0)
     causal_lm = shape.build()
     optimizer = keras.optimizers.AdamW(learning_rate=1e-6)
     optimizer.build(causal_lm.trainable_variables)
-    pair_losses = dpo.pair_losses_fn(causal_lm.backbone, beta=0.1, loss="sigmoid", label_smoothing=0.0)
+    dtype = None if args.precision == "float32" else tf.bfloat16
+    pair_losses = dpo.pair_losses_fn(causal_lm.backbone, beta=0.1, loss="sigmoid", label_smoothing=0.0, dtype=dtype)
     step = training.GradientStep(
-        dpo.step_loss_fn(pair_losses), causal_lm.trainable_variables, optimizer, clip_norm=1.0, jit_compile=True
+        dpo.step_loss_fn(pair_losses), causal_lm.trainable_variables, optimizer, clip_norm=1.0, jit_compile=jit_compile
     )
     batches = [random_pairs(shape, args.pairs, seed) for seed in range(2)]
     for batch in batches:  # compile and warm up

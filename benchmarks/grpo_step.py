@@ -13,7 +13,7 @@ At GPT-2 small's shape and a Llama ~100M (issue: scale-up, `--shape=gpt2_small` 
 target: update at least 0.55 of the fp32 peak, with the FLOPs of shapes.py (trunk at every token, output projection
 at the completion positions). TRL's GRPOTrainer on the same work: benchmarks/peers/grpo.py.
 
-usage: python benchmarks/grpo_step.py [--shape=tiny] [--steps=5]
+usage: python benchmarks/grpo_step.py [--shape=tiny] [--steps=5] [--precision=float32]
 """
 
 import argparse
@@ -53,6 +53,7 @@ def main():
     parser.add_argument("--steps", type=int, default=0, help="timed steps (default 5 tiny, 2 larger)")
     parser.add_argument("--minibatch_size", type=int, default=0, help="default 16 tiny, 4 larger")
     parser.add_argument("--epochs", type=int, default=1, help="passes over the completions (TRL's default: 1)")
+    shapes.add_precision_flag(parser)  # the learner's compute_dtype and the reward model's passes
     args = parser.parse_args()
     tiny = args.shape == "tiny"
     shape = shapes.SHAPES[args.shape]
@@ -63,9 +64,9 @@ def main():
     batch_size, prompt, response, vocabulary = prompts_per_step * K, shape.prompt, shape.response, shape.vocabulary
     peak = hardware.matmul_peak_gflops()
     print(f"cpu: {hardware.describe_cpu()}; {os.cpu_count()} cores; fp32 matmul peak {peak:.0f} GFLOP/s", flush=True)
-    print(f"shape {shapes.describe(args.shape)}", flush=True)
+    print(f"shape {shapes.describe(args.shape)}; {args.precision} passes", flush=True)
     policy_lm, reference_lm, reward_model = rl_iteration.build_models(shape)
-    reward_fn = rl_iteration.reward_function(reward_model, None)
+    reward_fn = rl_iteration.reward_function(reward_model, None if args.precision == "float32" else tf.bfloat16)
     environment = bridge.TextBanditEnvironment(
         grouped_prompts(prompts_per_step, prompt, vocabulary), reward_fn, batch_size, prompt, response, vocabulary
     )
@@ -74,7 +75,11 @@ def main():
     policy = bridge.LanguagePolicy(policy_lm, no_end, 0, config, vocabulary, prompt, seed=0)
     collector = bridge.RolloutCollector(environment, policy)
     hyperparameters = policy_gradient.PolicyGradientHyperparameters(
-        samples_per_prompt=K, minibatch_size=minibatch_size, epochs=args.epochs, missing_end_penalty=0.0
+        samples_per_prompt=K,
+        minibatch_size=minibatch_size,
+        epochs=args.epochs,
+        missing_end_penalty=0.0,
+        compute_dtype=args.precision,
     )
     learner = policy_gradient.PolicyGradientLearner(policy_lm, reference_lm, no_end, hyperparameters, response)
     sampler = sampling.Sampler(policy_lm, no_end, 0, config)

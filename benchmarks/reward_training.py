@@ -17,7 +17,11 @@ The trainer tokenizes bytes (it reads text), so its model's embedding table has 
 shape's vocabulary: a gather either way, the same FLOPs. TRL's RewardTrainer on the same work:
 benchmarks/peers/reward.py.
 
-usage: python benchmarks/reward_training.py [--shape=tiny] [--steps=200]
+With `--precision=bfloat16` (larger shapes): mixed bf16, the trainer's `--mixed_precision=bfloat16`, whose step runs
+as a graph on a CPU (`hardware.use_xla`: XLA:CPU computes bf16 dots with float32 kernels); MFU still against the
+fp32 peak. The tiny shape prints both rows where the CPU has bf16 and ignores the flag.
+
+usage: python benchmarks/reward_training.py [--shape=tiny] [--steps=200] [--precision=float32]
 """
 
 import argparse
@@ -89,7 +93,7 @@ def bare_pairs_per_second(precision, steps, model_config=MODEL, vocabulary=257, 
         "padding_mask": tf.ones((pairs, 2, seq_len), tf.bool),
     }
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=hardware.use_xla(True, keras.mixed_precision.global_policy().compute_dtype))
     def step(batch):
         with tf.GradientTape() as tape:
             scores = model(batch, training=True)
@@ -129,19 +133,26 @@ def trainer_pairs_per_second(
     return metrics["reward/steps_per_second"] * pairs
 
 
-def large_shape(name, steps, peak):
-    """The scale-up rows: the trainer and a bare step at `name`'s shape, fp32."""
+def large_shape(name, steps, peak, precision):
+    """The scale-up rows: the trainer and a bare step at `name`'s shape, in `precision` (float32 or bfloat16)."""
     shape = shapes.SHAPES[name]
     pairs, steps = LARGE["pairs"], steps or LARGE["steps"]
-    print(f"shape {shapes.describe(name)}; {pairs} pairs of {shape.sequence} tokens per step", flush=True)
-    bare, count = bare_pairs_per_second("float32", steps, shape.config, shape.vocabulary, pairs, shape.sequence)
+    policy = "float32" if precision == "float32" else "mixed_bfloat16"
+    print(
+        f"shape {shapes.describe(name)}; {pairs} pairs of {shape.sequence} tokens per step; {policy}, "
+        f"{'XLA' if hardware.use_xla(True, precision) else 'graph (no XLA)'}",
+        flush=True,
+    )
+    bare, count = bare_pairs_per_second(policy, steps, shape.config, shape.vocabulary, pairs, shape.sequence)
+    keras.mixed_precision.set_global_policy("float32")
     with tempfile.TemporaryDirectory() as directory:
         # ~5 bytes a word: prompts and responses past 128 and 256 bytes, truncated by the pipeline's rule.
-        ours = trainer_pairs_per_second("float32", steps, directory, shape.config, pairs, shape.sequence, (30, 60))
+        ours = trainer_pairs_per_second(precision, steps, directory, shape.config, pairs, shape.sequence, (30, 60))
+    keras.mixed_precision.set_global_policy("float32")
     flops_per_pair = 2 * 3 * shape.scoring_forward_flops(shape.sequence)  # two sequences, forward + backward
     mfu_bare, mfu_ours = (rate * flops_per_pair / (peak * 1e9) for rate in (bare, ours))
     print(
-        f"fp32: {count:,} parameters; bare tf.function+XLA step {bare:.2f} pairs/s ({1 / bare * pairs:.2f} s per "
+        f"{policy}: {count:,} parameters; bare step {bare:.2f} pairs/s ({1 / bare * pairs:.2f} s per "
         f"step, MFU {mfu_bare:.2f}); trainer {ours:.2f} pairs/s ({1 / ours * pairs:.2f} s per step, MFU "
         f"{mfu_ours:.2f}); trainer/bare {ours / bare:.2f}\n"
         f"target: trainer MFU >= 0.55 -> {'PASS' if mfu_ours >= 0.55 else 'FAIL'}",
@@ -155,11 +166,12 @@ def main():
     parser.add_argument(
         "--steps", type=int, default=0, help="steps per timed run (default 200 tiny: the trainer's checkpoint interval)"
     )
+    shapes.add_precision_flag(parser)
     args = parser.parse_args()
     peak = hardware.matmul_peak_gflops()
     print(f"cpu: {hardware.describe_cpu()}; {os.cpu_count()} cores; fp32 matmul peak {peak:.0f} GFLOP/s", flush=True)
     if args.shape != "tiny":
-        return large_shape(args.shape, args.steps, peak)
+        return large_shape(args.shape, args.steps, peak, args.precision)
     args.steps = args.steps or 200
     tokens_per_pair = 2 * SEQ_LEN
     rows = [("fp32", "float32", "float32")]
@@ -176,7 +188,7 @@ def main():
             mfu_ours = ours * flops_per_pair / (peak * 1e9)
             share = executed_share(count)
             print(
-                f"{label}: {count:,} parameters; bare tf.function+XLA step {bare:.1f} pairs/s (MFU {mfu_bare:.2f}); "
+                f"{label}: {count:,} parameters; bare step {bare:.1f} pairs/s (MFU {mfu_bare:.2f}); "
                 f"trainer {ours:.1f} pairs/s (MFU {mfu_ours:.2f}); trainer/bare {ours / bare:.2f}\n"
                 f"  the step's matmuls execute {share:.2f} of 6 x parameters x tokens (last block at the scored "
                 f"position only): hardware FLOPs utilisation of the trainer {mfu_ours * share:.2f}"

@@ -55,9 +55,10 @@ def parameters(variables):
 
 
 def reward_function(reward_model, dtype):
-    """A TF reward over token ids: the reward model's score read at each response's last token."""
+    """A TF reward over token ids: the reward model's score read at each response's last token; `dtype` None
+    (float32) or tf.bfloat16, as the learners' passes (XLA unless bf16 on a CPU: `hardware.use_xla`)."""
 
-    @tf.function(jit_compile=True)
+    @tf.function(jit_compile=hardware.use_xla(True, dtype or tf.float32))
     def reward_fn(prompt_ids, prompt_mask, response_ids, response_mask):
         ids = tf.concat([prompt_ids, response_ids], axis=1)
         mask = tf.concat([prompt_mask, response_mask], axis=1)

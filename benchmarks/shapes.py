@@ -130,6 +130,13 @@ def add_flag(parser, default="tiny"):
     parser.add_argument("--shape", default=default, choices=sorted(SHAPES), help="model and sequence shape")
 
 
+def add_precision_flag(parser):
+    """--precision: float32, or bfloat16 matmuls with float32 weights and optimizer (mixed precision). MFU is
+    counted against the fp32 matmul peak either way, so a bf16 run can pass 1.0 where the CPU has bf16 units."""
+    choices = ("float32", "bfloat16")
+    parser.add_argument("--precision", choices=choices, default="float32", help=add_precision_flag.__doc__)
+
+
 def describe(name):
     shape = SHAPES[name]
     c = shape.dimensions

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf import configs, export, files, tasks, training
+from rlhf_tf import configs, export, files, hardware, tasks, training
 from rlhf_tf.data import pipelines, sources
 from rlhf_tf.data.tokenizers import resolve_tokenizer
 from rlhf_tf.models import families
@@ -54,10 +54,11 @@ class RewardConfig:
       label_noise: assumed random-answer rate of the labelers (Bradley-Terry with noise).
       use_margins: use the data's margins in the Bradley-Terry loss.
       centering: coefficient of the reward-centering penalty.
-      jit_compile: XLA for the training step.
-      mixed_precision: "auto" (mixed bf16 on GPUs and TPUs; float32 on CPUs, where TensorFlow's bf16 measured
-        slower even with AVX512_BF16: 0.44 vs 0.55 of the fp32 matmul peak, benchmarks/reward_training.py),
-        "bfloat16", "float16" or "float32".
+      jit_compile: XLA for the training step (a bf16 step on a CPU runs as a graph: `hardware.use_xla`).
+      mixed_precision: "auto" (mixed bf16 on GPUs and TPUs; float32 on CPUs), "bfloat16", "float16" or "float32".
+        On a CPU with AVX512_BF16 or AMX, "bfloat16" pays at GPT-2-small sizes (a step 1.6x faster than float32,
+        benchmarks/reward_training.py --shape=gpt2_small) but not on the small default model (0.44 vs 0.55 of the
+        fp32 matmul peak under XLA, the tiny shape).
       ensemble_size: train K members on bootstrap resamples (Poisson(1) weights); the exported score is their
         mean, and "reward/eval_disagreement" reports their spread on held-out pairs.
       export: write export/reward.
@@ -318,8 +319,9 @@ def fit_reward(config):
         accuracy = training.global_mean(tf.cast(scores[:, 0] > scores[:, 1], tf.float32))
         return loss, {"accuracy": accuracy, "mean_score": mean_score}
 
+    jit_compile = hardware.use_xla(config.jit_compile, keras.mixed_precision.global_policy().compute_dtype)
     step = training.GradientStep(
-        loss_fn, model.trainable_variables, optimizer, clip_norm=config.clip_norm, jit_compile=config.jit_compile
+        loss_fn, model.trainable_variables, optimizer, clip_norm=config.clip_norm, jit_compile=jit_compile
     )
     train_fn = pipelines.preference_dataset_fn(pipelines.TextSource(train, kind), config.pipeline, tokenizer)
     eval_pipeline = dataclasses.replace(config.pipeline, repeat=False, shuffle_buffer=0, drop_remainder=False)

@@ -70,22 +70,23 @@ def _tokenized_pairs(records, config, tokenizer, reference_backbone):
     reference = tf.function(
         lora.base_function(
             lambda batch: sequence_logprobs(
-                reference_backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"]
+                reference_backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"], config.pass_dtype
             ),
             reference_backbone,
         ),
-        jit_compile=True,
+        jit_compile=config.use_xla,
     )
     pairs = offline.with_reference(dataset, reference, ("token_ids", "padding_mask", "response_mask", "tie"))
     keep = pairs.pop("tie") < 0.5
     return {name: value[keep] for name, value in pairs.items()}, int((~keep).sum())
 
 
-def pair_losses_fn(backbone, beta, loss, label_smoothing):
-    """`batch -> (losses, chosen rewards, rejected rewards)` [pairs] for tokenized pairs with reference log-probs."""
+def pair_losses_fn(backbone, beta, loss, label_smoothing, dtype=None):
+    """`batch -> (losses, chosen rewards, rejected rewards)` [pairs] for tokenized pairs with reference log-probs;
+    `dtype` as `sequence_logprobs`'s."""
 
     def pair_losses(batch):
-        logprobs = sequence_logprobs(backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"])
+        logprobs = sequence_logprobs(backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"], dtype)
         reference = batch["reference_logprobs"]
         return dpo_losses.dpo_loss(
             logprobs[:, 0], logprobs[:, 1], reference[:, 0], reference[:, 1], beta, loss, label_smoothing
@@ -127,15 +128,17 @@ def train_dpo(config):
         len(eval_pairs["token_ids"]),
     )
 
-    pair_losses = pair_losses_fn(causal_lm.backbone, config.beta, config.loss, config.label_smoothing)
+    pair_losses = pair_losses_fn(
+        causal_lm.backbone, config.beta, config.loss, config.label_smoothing, config.pass_dtype
+    )
     step = training.GradientStep(
         step_loss_fn(pair_losses),
         causal_lm.trainable_variables,
         optimizer,
         clip_norm=config.clip_norm,
-        jit_compile=True,
+        jit_compile=config.use_xla,
     )
-    evaluate_batch = tf.function(pair_losses, jit_compile=True)
+    evaluate_batch = tf.function(pair_losses, jit_compile=config.use_xla)
 
     def evaluate(step_number):
         del step_number

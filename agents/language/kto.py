@@ -49,10 +49,12 @@ def _tokenized(records, config, tokenizer, reference_backbone, path):
     dataset = dataset.map(lambda batch: {**batch, "desirable": tf.cast(batch["score"] > 0.5, tf.float32)})
     reference = tf.function(
         lora.base_function(
-            lambda b: dpo.sequence_logprobs(reference_backbone, b["token_ids"], b["padding_mask"], b["response_mask"]),
+            lambda b: dpo.sequence_logprobs(
+                reference_backbone, b["token_ids"], b["padding_mask"], b["response_mask"], config.pass_dtype
+            ),
             reference_backbone,
         ),
-        jit_compile=True,
+        jit_compile=config.use_xla,
     )
     return offline.with_reference(dataset, reference, ("token_ids", "padding_mask", "response_mask", "desirable"))
 
@@ -74,7 +76,7 @@ def train_kto(config):
 
     def batch_loss(batch):
         logprobs = dpo.sequence_logprobs(
-            causal_lm.backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"]
+            causal_lm.backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"], config.pass_dtype
         )
         return kto_losses.kto_loss(
             logprobs, batch["reference_logprobs"], batch["desirable"], config.beta, desirable_weight, undesirable_weight
@@ -90,10 +92,10 @@ def train_kto(config):
         }
 
     step = training.GradientStep(
-        loss_fn, causal_lm.trainable_variables, optimizer, clip_norm=config.clip_norm, jit_compile=True
+        loss_fn, causal_lm.trainable_variables, optimizer, clip_norm=config.clip_norm, jit_compile=config.use_xla
     )
 
-    evaluate_batch = tf.function(lambda batch: batch_loss(batch)[:2], jit_compile=True)
+    evaluate_batch = tf.function(lambda batch: batch_loss(batch)[:2], jit_compile=config.use_xla)
 
     def evaluate(step_number):
         del step_number

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf import configs, training
+from rlhf_tf import configs, hardware, training
 from rlhf_tf.agents.language import rl
 from rlhf_tf.data import pipelines, sources
 from rlhf_tf.models import families, sampling
@@ -45,6 +45,8 @@ class OfflineConfig:
       strategy: tf.distribute strategy name.
       lora: LoRA adapters on the policy (`lora.LoraConfig`; rank 0: the whole policy trains); the frozen base is
         then the reference.
+      compute_dtype: "float32", or "bfloat16" for the passes' matmuls (variables and optimizer stay float32; on a
+        CPU the step then runs as a graph, `hardware.use_xla`).
     """
 
     output_dir: str
@@ -69,6 +71,7 @@ class OfflineConfig:
     export: bool = True
     strategy: str = "auto"
     lora: lora_lib.LoraConfig = lora_lib.LoraConfig()
+    compute_dtype: str = "float32"
 
     def __post_init__(self):
         configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
@@ -76,6 +79,17 @@ class OfflineConfig:
         configs.require(bool(self.data), "`data` is required.", data=self.data)
         configs.require_positive(beta=self.beta, learning_rate=self.learning_rate, clip_norm=self.clip_norm)
         configs.require_non_negative(epochs=self.epochs)
+        configs.require_choice("compute_dtype", self.compute_dtype, ("float32", "bfloat16"))
+
+    @property
+    def pass_dtype(self):
+        """The passes' dtype argument (`passes.read`): None for float32, else the tf.DType."""
+        return None if self.compute_dtype == "float32" else tf.dtypes.as_dtype(self.compute_dtype)
+
+    @property
+    def use_xla(self):
+        """Whether the steps and passes compile with XLA (not bf16 on a CPU: `hardware.use_xla`)."""
+        return hardware.use_xla(True, self.compute_dtype)
 
 
 def load_split(config, kind):

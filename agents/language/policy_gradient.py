@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf import configs, ops, training
+from rlhf_tf import configs, hardware, ops, training
 from rlhf_tf.agents.language import grpo_losses, rl
 from rlhf_tf.models import lora, passes, sampling
 
@@ -48,7 +48,7 @@ class PolicyGradientHyperparameters:
         1.1 x the first batch's mean length).
       clip_norm: global gradient-norm clipping.
       compute_dtype: "float32" or "bfloat16" passes (variables stay float32).
-      jit_compile: XLA for the step.
+      jit_compile: XLA for the step (bf16 on a CPU runs as a graph: `hardware.use_xla`).
     """
 
     algorithm: str = "grpo"
@@ -125,10 +125,11 @@ class PolicyGradientLearner:
         self.baseline = tf.Variable(0.0, trainable=False, name="reinforce_baseline")
         self.baseline_ready = tf.Variable(False, trainable=False, name="reinforce_baseline_ready")
         self.length_target = tf.Variable(h.length_target, trainable=False, dtype=tf.float32, name="length_target")
+        jit_compile = hardware.use_xla(h.jit_compile, h.compute_dtype)
         self._step = training.GradientStep(
-            self._loss, self.variables, self.optimizer, clip_norm=h.clip_norm, jit_compile=h.jit_compile
+            self._loss, self.variables, self.optimizer, clip_norm=h.clip_norm, jit_compile=jit_compile
         )
-        self._reference_pass = tf.function(self._reference_graph, jit_compile=h.jit_compile)
+        self._reference_pass = tf.function(self._reference_graph, jit_compile=jit_compile)
         self._apply = training.ReplicaSplitStep(self._step)
 
     def checkpoint_objects(self):

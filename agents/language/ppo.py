@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf import configs, ops, training
+from rlhf_tf import configs, hardware, ops, training
 from rlhf_tf.agents.language import ppo_losses, rl
 from rlhf_tf.models import lora, passes, sampling
 from rlhf_tf.models.value import ValueHead
@@ -58,7 +58,7 @@ class PPOHyperparameters:
         "reward" (a separate trunk and head copied from the reward model; give `value_init`).
       compute_dtype: "float32", or "bfloat16" for mixed precision in the teacher-forced passes (variables and
         optimizer stay float32; worth it where the hardware computes bf16 natively: TPUs, recent GPUs and CPUs).
-      jit_compile: XLA for the update step.
+      jit_compile: XLA for the update step (bf16 on a CPU runs as a graph: `hardware.use_xla`).
     """
 
     learning_rate: float = 1e-4
@@ -165,9 +165,11 @@ class PPOLearner:
             self.variables,
             self.optimizer,
             clip_norm=h.clip_norm,
-            jit_compile=h.jit_compile,
+            jit_compile=hardware.use_xla(h.jit_compile, h.compute_dtype),
         )
-        self._score_pass = tf.function(self._score_pass_graph, jit_compile=h.jit_compile)
+        self._score_pass = tf.function(
+            self._score_pass_graph, jit_compile=hardware.use_xla(h.jit_compile, h.compute_dtype)
+        )
         self.apply_minibatch = training.ReplicaSplitStep(self._update)
 
     def checkpoint_objects(self):

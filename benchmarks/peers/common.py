@@ -27,6 +27,25 @@ PAD, END, UNKNOWN = 0, 1, 2  # token ids reserved by the tokenizer; random text 
 def add_flags(parser):
     shapes.add_flag(parser, default="gpt2_small")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
+    shapes.add_precision_flag(parser)  # bfloat16: torch's CPU autocast (TRL's own default)
+
+
+def trainer_arguments(args, output_dir):
+    """The TrainingArguments every peer shares. Stated rather than left to TRL's defaults, which since TRL 1.x
+    are bf16 autocast and gradient checkpointing (recomputing each block's forward in the backward pass: about a
+    third more work than ours does); here both follow the flags, checkpointing off, as ours."""
+    return {
+        "output_dir": output_dir,
+        "bf16": args.precision == "bfloat16",
+        "gradient_checkpointing": False,
+        "save_strategy": "no",
+        "report_to": [],
+        "logging_steps": 10**6,
+        "use_cpu": True,
+        "disable_tqdm": True,
+        "dataloader_num_workers": 0,
+        "seed": 0,
+    }
 
 
 def describe_cpu():
@@ -46,24 +65,27 @@ def setup(args):
     peak = matmul_peak_gflops()
     print(
         f"cpu: {describe_cpu()}; {os.cpu_count()} cores; torch {torch.__version__}, {torch.get_num_threads()} "
-        f"threads; fp32 matmul peak {peak:.0f} GFLOP/s",
+        f"threads; fp32 matmul peak {peak:.0f} GFLOP/s; precision {args.precision}, no gradient checkpointing",
         flush=True,
     )
     print(f"shape {shapes.describe(args.shape)}", flush=True)
     return shapes.SHAPES[args.shape], peak
 
 
-def matmul_peak_gflops(size=2048, repeats=10):
-    """PyTorch's fp32 matmul throughput in GFLOP/s (best of `repeats`, as `rlhf_tf.hardware` measures TF's)."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.matmul(a, b)
-    best = float("inf")
+def matmul_peak_gflops(sizes=(2048,), repeats=10):
+    """PyTorch's fp32 matmul throughput in GFLOP/s: the best of `repeats` timed products at each size after three
+    untimed ones (`rlhf_tf.hardware` measures TensorFlow's at 2048 too)."""
+    best = 0.0
     with torch.no_grad():
-        for _ in range(repeats):
-            started = time.perf_counter()
-            torch.matmul(a, b)
-            best = min(best, time.perf_counter() - started)
-    return 2.0 * size**3 / best / 1e9
+        for size in sizes:
+            a, b = torch.randn(size, size), torch.randn(size, size)
+            for _ in range(3):
+                torch.matmul(a, b)
+            for _ in range(repeats):
+                started = time.perf_counter()
+                torch.matmul(a, b)
+                best = max(best, 2.0 * size**3 / (time.perf_counter() - started) / 1e9)
+    return best
 
 
 def model_config(shape, num_labels=None):

@@ -43,7 +43,7 @@ def main():
     timer = common.StepTimer()
     with tempfile.TemporaryDirectory() as directory:
         config = trl.DPOConfig(
-            output_dir=directory,
+            **common.trainer_arguments(args, directory),
             per_device_train_batch_size=args.pairs,
             max_steps=args.steps + warmup,
             max_length=shape.sequence,
@@ -52,13 +52,6 @@ def main():
             precompute_ref_log_probs=True,
             learning_rate=1e-6,
             max_grad_norm=1.0,
-            save_strategy="no",
-            report_to=[],
-            logging_steps=10**6,
-            use_cpu=True,
-            disable_tqdm=True,
-            dataloader_num_workers=0,
-            seed=0,
         )
         trainer = trl.DPOTrainer(
             model=model,

@@ -41,7 +41,7 @@ def main():
         common.causal_lm(shape).save_pretrained(policy_path)  # by path: TRL builds the reference from it
         tokenizer.save_pretrained(policy_path)
         config = trl.GRPOConfig(
-            output_dir=os.path.join(directory, "run"),
+            **common.trainer_arguments(args, os.path.join(directory, "run")),
             per_device_train_batch_size=K,
             num_generations=K,
             steps_per_generation=PROMPTS,
@@ -54,13 +54,6 @@ def main():
             beta=0.04,
             learning_rate=1e-6,
             max_steps=(args.steps + warmup) * PROMPTS,
-            save_strategy="no",
-            report_to=[],
-            logging_steps=10**6,
-            use_cpu=True,
-            disable_tqdm=True,
-            dataloader_num_workers=0,
-            seed=0,
         )
         trainer = trl.GRPOTrainer(
             model=policy_path,

@@ -43,7 +43,7 @@ def main():
     timer = common.StepTimer()
     with tempfile.TemporaryDirectory() as directory:
         config = PPOConfig(
-            output_dir=directory,
+            **common.trainer_arguments(args, directory),
             per_device_train_batch_size=BATCH,
             gradient_accumulation_steps=1,
             num_mini_batches=BATCH // MINIBATCH,
@@ -54,13 +54,6 @@ def main():
             temperature=1.0,
             num_sample_generations=0,
             learning_rate=1e-6,
-            save_strategy="no",
-            report_to=[],
-            logging_steps=10**6,
-            use_cpu=True,
-            disable_tqdm=True,
-            dataloader_num_workers=0,
-            seed=0,
         )
         trainer = PPOTrainer(
             args=config,

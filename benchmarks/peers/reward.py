@@ -38,18 +38,11 @@ def main():
     timer = common.StepTimer()
     with tempfile.TemporaryDirectory() as directory:
         config = trl.RewardConfig(
-            output_dir=directory,
+            **common.trainer_arguments(args, directory),
             per_device_train_batch_size=args.pairs,
             max_steps=args.steps + warmup,
             max_length=shape.sequence,
             learning_rate=1e-5,
-            save_strategy="no",
-            report_to=[],
-            logging_steps=10**6,
-            use_cpu=True,
-            dataloader_num_workers=0,
-            disable_tqdm=True,
-            seed=0,
         )
         trainer = trl.RewardTrainer(
             model=model,

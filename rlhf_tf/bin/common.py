@@ -35,6 +35,13 @@ LORA_RANK = flags.DEFINE_integer(
     "lora_rank", 0, "LoraConfig.rank: train LoRA adapters of this rank on the frozen model (0: train it all)."
 )
 LORA_ALPHA = flags.DEFINE_float("lora_alpha", 0.0, "LoraConfig.alpha: updates scaled by alpha / rank (0: rank).")
+COMPUTE_DTYPE = flags.DEFINE_enum(
+    "compute_dtype",
+    None,
+    ["float32", "bfloat16"],
+    "compute_dtype of DPO, KTO, PPO and the policy-gradient learners: bfloat16 runs their passes' matmuls in bf16 "
+    "(variables stay float32); worth it where the hardware computes bf16 natively (`rlhf-tf info`).",
+)
 LORA_TARGETS = flags.DEFINE_list(
     "lora_targets", [], "LoraConfig.targets: layer names to adapt (default: the attention's query and value)."
 )
@@ -80,6 +87,19 @@ def lora_config():
     return lora.LoraConfig(rank=LORA_RANK.value, alpha=LORA_ALPHA.value, targets=tuple(LORA_TARGETS.value))
 
 
+def compute_dtype_changes(target):
+    """{"compute_dtype": --compute_dtype} for a config or hyperparameters that have the field; an error for one
+    that has not (so the flag is never silently ignored); {} when the flag was not given."""
+    if COMPUTE_DTYPE.value is None:
+        return {}
+    if not hasattr(target, "compute_dtype"):
+        from rlhf_tf.errors import UserInputError
+
+        hint = " (reward models: --mixed_precision)" if hasattr(target, "mixed_precision") else ""
+        raise UserInputError(f"--compute_dtype does not apply to this command{hint}. Received: {COMPUTE_DTYPE.value}")
+    return {"compute_dtype": COMPUTE_DTYPE.value}
+
+
 def data_run_changes(base):
     """Config changes from the flags every data-driven training command shares: the data format, bad-record
     handling, pipeline, loop and strategy (plus `epochs=0` when --steps is given: explicit steps win over the
@@ -91,6 +111,7 @@ def data_run_changes(base):
         loop=loop_config(base.loop),
         strategy=STRATEGY.value,
         lora=lora_config(),
+        **compute_dtype_changes(base),
     )
     if STEPS.value is not None and hasattr(base, "epochs"):
         changes["epochs"] = 0.0

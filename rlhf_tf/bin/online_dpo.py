@@ -24,6 +24,7 @@ def config_from_flags():
     from rlhf_tf.agents.language import dpo
 
     changes = rl_flags.hyperparameter_changes()
+    changes.update(common.compute_dtype_changes(dpo.OnlineDPOHyperparameters()))
     refused = sorted(name for name in ("lr_schedule", "kl_coef") if name in changes)
     if refused:
         # DPO's beta is its KL strength, and its learning rate is constant: a given flag is never silently dropped.

@@ -32,6 +32,7 @@ def config_from_flags(algorithm):
     hyperparameters = policy_gradient.PolicyGradientHyperparameters(algorithm=algorithm)
     changes = rl_flags.hyperparameter_changes()
     changes.pop("lr_schedule", None)
+    changes.update(common.compute_dtype_changes(hyperparameters))
     hyperparameters = dataclasses.replace(
         hyperparameters,
         **changes,

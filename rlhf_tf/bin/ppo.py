@@ -36,6 +36,7 @@ def config_from_flags():
     hyperparameters = dataclasses.replace(
         base.hyperparameters,
         **rl_flags.hyperparameter_changes(),
+        **common.compute_dtype_changes(base.hyperparameters),
         **common.given(
             (
                 ("ppo_epochs", _PPO_EPOCHS),

@@ -68,6 +68,7 @@ def config_from_flags():
         export=_EXPORT.value,
         strategy=common.STRATEGY.value,
         lora=common.lora_config(),
+        **common.compute_dtype_changes(base),
     )
     changes.update(
         common.given(

@@ -50,3 +50,10 @@ def test_bad_flag_value_is_a_usage_error():
     result = _cli("info", "--measure=maybe")
     assert result.returncode != 0
     assert "measure" in result.stderr
+
+
+def test_compute_dtype_on_a_command_without_it_is_refused(tmp_path):
+    result = _cli("sft", f"--output_dir={tmp_path / 'sft'}", "--compute_dtype=bfloat16", "--noprogress")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "--compute_dtype does not apply to this command. Received: bfloat16" in result.stderr
+    assert not (tmp_path / "sft").exists()

@@ -78,6 +78,38 @@ def test_pairs_longer_than_the_policys_positions_are_refused_before_training(tmp
     assert not (tmp_path / "dpo" / run_directory.CHECKPOINTS).exists()
 
 
+def test_bfloat16_pair_losses_stay_close_to_float32_and_run_as_a_graph_on_cpu(tmp_path):
+    tokenizer = resolve_tokenizer("byte")
+    causal_lm = testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=3, hidden_dim=32)
+    rng = np.random.default_rng(0)
+    token_ids = rng.integers(1, tokenizer.vocabulary_size - 1, size=(4, 2, 24))
+    response_mask = np.zeros((4, 2, 24), bool)
+    response_mask[..., 8:] = True
+    batch = {
+        "token_ids": tf.constant(token_ids, tf.int32),
+        "padding_mask": tf.ones((4, 2, 24), tf.bool),
+        "response_mask": tf.constant(response_mask),
+        "reference_logprobs": tf.constant(rng.normal(-60.0, 3.0, size=(4, 2)), tf.float32),
+    }
+    fp32, bf16 = (dpo.DPOConfig(output_dir="x", policy="p", data="d", compute_dtype=d) for d in ("float32", "bfloat16"))
+    assert fp32.use_xla and not bf16.use_xla  # XLA:CPU would run bf16 dots through float32 kernels
+    results = {}
+    for config in (fp32, bf16):
+        pair_losses = dpo.pair_losses_fn(causal_lm.backbone, 0.1, "sigmoid", 0.0, config.pass_dtype)
+        results[config.compute_dtype] = [t.numpy() for t in tf.function(pair_losses, jit_compile=config.use_xla)(batch)]
+    for exact, approximate in zip(results["float32"], results["bfloat16"]):
+        assert approximate.dtype == np.float32
+        np.testing.assert_allclose(approximate, exact, atol=0.05)
+    # The implicit rewards differ pair to pair in float32, and bf16 keeps their order.
+    chosen_minus_rejected = results["float32"][1] - results["float32"][2]
+    assert np.ptp(chosen_minus_rejected) > 0.05
+    np.testing.assert_array_equal(
+        np.sign(results["bfloat16"][1] - results["bfloat16"][2]), np.sign(chosen_minus_rejected)
+    )
+    with pytest.raises(ValueError, match="compute_dtype"):
+        dpo.DPOConfig(output_dir="x", policy="p", data="d", compute_dtype="float16")
+
+
 def training_pipeline(base):
     return dataclasses.replace(base.pipeline, seq_len=24, max_prompt_tokens=8, batch_size=32, buckets=(24,))
 
