@@ -82,27 +82,3 @@ def explained_variance(predictions, targets, mask):
     residual = tf.cast(targets, tf.float32) - tf.cast(predictions, tf.float32)
     variance = masked_variance(targets, mask, unbiased=False)
     return 1.0 - masked_variance(residual, mask, unbiased=False) / tf.maximum(variance, 1e-8)
-
-
-def in_chunks(fn, batch, chunk_size, output_signature):
-    """`fn(batch)` computed `chunk_size` rows at a time, one chunk after another, and put back together.
-
-    For passes without gradients whose intermediates grow with the batch (a teacher-forced pass holds
-    [rows, positions, vocabulary] logits): the chunks run in a `tf.map_fn` loop, so at most one chunk's
-    intermediates exist at a time, under XLA as in a graph. `batch` is a dict of tensors with the same static
-    first dimension; `fn` returns a structure of tensors whose leading dimension is the chunk's rows, described by
-    `output_signature` (`tf.TensorSpec`s of one chunk's outputs, as `tf.map_fn`'s `fn_output_signature`). When the
-    size is unknown, not above `chunk_size` or not a multiple of it, `fn(batch)` runs whole.
-    """
-    rows = next(iter(batch.values())).shape[0]
-    if not chunk_size or rows is None or rows <= chunk_size or rows % chunk_size:
-        return fn(batch)
-    chunks = rows // chunk_size
-    split = {
-        name: tf.reshape(value, tf.concat([[chunks, chunk_size], tf.shape(value)[1:]], axis=0))
-        for name, value in batch.items()
-    }
-    outputs = tf.map_fn(fn, split, fn_output_signature=output_signature, parallel_iterations=1)
-    return tf.nest.map_structure(
-        lambda value: tf.reshape(value, tf.concat([[rows], tf.shape(value)[2:]], axis=0)), outputs
-    )

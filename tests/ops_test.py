@@ -2,7 +2,6 @@ import math
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from rlhf_tf import ops
 
@@ -51,29 +50,3 @@ def test_explained_variance():
     mask = np.array([[1, 1, 1, 0]])
     assert float(ops.explained_variance(targets, targets, mask)) == pytest.approx(1.0)
     assert float(ops.explained_variance(np.full_like(targets, 2.0), targets, mask)) == pytest.approx(0.0, abs=1e-6)
-
-
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_in_chunks_matches_the_whole_batch_and_runs_chunk_by_chunk(jit_compile):
-    rng = np.random.default_rng(0)
-    weights = tf.constant(rng.normal(size=(5, 3)), tf.float32)
-    batch = {"x": tf.constant(rng.normal(size=(8, 4, 5)), tf.float32), "k": tf.range(8)}
-    sizes = []
-
-    def fn(rows):
-        sizes.append(rows["x"].shape[0])  # at trace time: the rows one call sees
-        projected = tf.einsum("btd,de->bte", rows["x"], weights)
-        return tf.nn.log_softmax(projected, axis=-1), tf.cast(rows["k"], tf.float32) * 2.0
-
-    whole = fn(batch)
-    row = (tf.TensorSpec([None, 4, 3], tf.float32), tf.TensorSpec([None], tf.float32))
-    chunked = tf.function(lambda b: ops.in_chunks(fn, b, 2, row), jit_compile=jit_compile)(batch)
-    assert sizes[-1] == 2  # traced on a chunk of 2 rows, not the batch of 8
-    for expected, actual in zip(whole, chunked):
-        assert actual.shape == expected.shape
-        np.testing.assert_allclose(actual.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
-    # Sizes that do not split evenly (or fit in one chunk) run whole.
-    ops.in_chunks(fn, batch, 3, row)
-    assert sizes[-1] == 8
-    ops.in_chunks(fn, batch, 8, row)
-    assert sizes[-1] == 8

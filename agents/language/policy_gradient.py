@@ -152,14 +152,8 @@ class PolicyGradientLearner:
         )
 
     def _reference_graph(self, rollout):
-        """The reference's log-probs, `minibatch_size` completions at a time (`ops.in_chunks`)."""
-        batch = {name: rollout[name] for name in ("prompt_ids", "prompt_mask", "response_ids", "response_mask")}
-        row = tf.TensorSpec([None, None], tf.float32)
-        return ops.in_chunks(self._reference_chunk, batch, self.hyperparameters.minibatch_size, row)
-
-    def _reference_chunk(self, batch):
         with lora.adapters_off(self.reference_lm):  # under LoRA the reference is the policy's frozen base
-            return self._pass(self.reference_lm.backbone, batch)["logprobs"]
+            return self._pass(self.reference_lm.backbone, rollout)["logprobs"]
 
     def _loss(self, minibatch):
         h = self.hyperparameters

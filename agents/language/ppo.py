@@ -210,23 +210,17 @@ class PPOLearner:
         return outputs
 
     def _score_pass_graph(self, rollout):
-        """Reference log-probs and the critic's values for a rollout batch (no gradients), `minibatch_size`
-        responses at a time (`ops.in_chunks`): the pass's logits over the vocabulary never exceed the update's."""
-        batch = {name: rollout[name] for name in ("prompt_ids", "prompt_mask", "response_ids", "response_mask")}
-        row = tf.TensorSpec([None, None], tf.float32)
-        return ops.in_chunks(self._score_chunk, batch, self.hyperparameters.minibatch_size, (row, row))
-
-    def _score_chunk(self, batch):
+        """Reference log-probs and the critic's values for a rollout batch (no gradients)."""
         with lora.adapters_off(self.reference_lm):  # under LoRA the reference is the policy's frozen base
             reference = sampling.teacher_forced(
                 self.reference_lm.backbone,
-                batch["prompt_ids"],
-                batch["prompt_mask"],
-                batch["response_ids"],
-                batch["response_mask"],
+                rollout["prompt_ids"],
+                rollout["prompt_mask"],
+                rollout["response_ids"],
+                rollout["response_mask"],
                 model_passes=passes.read(self.reference_lm.backbone, self._dtype),
             )
-        return reference["logprobs"], self._forward(batch)["values"]
+        return reference["logprobs"], self._forward(rollout)["values"]
 
     def _loss(self, minibatch):
         h = self.hyperparameters
