@@ -14,9 +14,10 @@ class GradientStep:
     with the Keras optimizer, which sums the replicas' gradients.
 
     XLA: with `jit_compile=True` and one replica the whole step (forward, backward and optimizer update) is one XLA
-    cluster. Under several replicas (MirroredStrategy, MultiWorkerMirroredStrategy) the gradient all-reduce is a
-    synchronisation point that TensorFlow does not allow inside a nested compiled function, so the step runs as a
-    graph without XLA there; TPUStrategy compiles everything regardless.
+    cluster; with `jit_compile=False` it is a graph (`tf.function`). Under several replicas (MirroredStrategy,
+    MultiWorkerMirroredStrategy) the gradient all-reduce is a synchronisation point that TensorFlow does not allow
+    inside a nested compiled function, so the step runs as a graph without XLA there; TPUStrategy compiles
+    everything regardless.
 
     Args:
       loss_fn: `batch -> (loss, metrics)`; `loss` a scalar share, `metrics` a dict of scalar shares.
@@ -51,8 +52,10 @@ class GradientStep:
     def __call__(self, batch):
         if self._compiled is None:
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            use_xla = self.jit_compile and replicas == 1
-            self._compiled = tf.function(self._step, jit_compile=True) if use_xla else self._step
+            # One device: a graph, compiled with XLA when asked (called from Python, as the RL learners do, the
+            # step would otherwise run eagerly op by op). Several replicas: the caller's strategy.run, inside its
+            # own tf.function, traces the step into its graph.
+            self._compiled = tf.function(self._step, jit_compile=self.jit_compile) if replicas == 1 else self._step
         return self._compiled(batch)
 
     def _step(self, batch):
