@@ -81,20 +81,40 @@ def matmul_peak_gflops(size=2048, repeats=10, dtype=tf.float32):
     return 2.0 * size**3 / best / 1e9
 
 
-def peak_memory_mb():
-    """The peak memory of this process's training so far, in MB: the largest accelerator's peak allocation
-    (`tf.config.experimental.get_memory_info`) on GPUs and TPUs, else the process's peak resident set (on CPUs
-    TensorFlow keeps no allocator statistics; the figure then includes everything the process ever held, such as
-    earlier stages of a pipeline run in one process)."""
+CPU_ALLOCATOR_STATISTICS = "TF_CPU_ALLOCATOR_USE_BFC"  # set to "true" before TensorFlow starts
+
+
+def tensor_peak_mb(device_types=("GPU", "TPU")):
+    """The largest peak allocation of TensorFlow's allocator on the devices of `device_types`, in MB: the tensors
+    it held at once (variables, optimizer state, activations, XLA's buffers), or None where no device of those
+    types keeps statistics. GPUs and TPUs do; the CPU does when TensorFlow started with TF_CPU_ALLOCATOR_USE_BFC=true
+    (its best-fit allocator, which counts), the figure then comparable with an accelerator's."""
     peaks = []
     for device in tf.config.list_logical_devices():
-        if device.device_type in ("GPU", "TPU"):
+        if device.device_type in device_types:
             try:
                 peaks.append(tf.config.experimental.get_memory_info(device.name)["peak"])
             except (ValueError, RuntimeError):  # devices without allocator statistics
                 pass
-    if peaks:
-        return max(peaks) / 2**20
+    # The CPU's default allocator answers, with zeros: no statistics either.
+    return max(peaks) / 2**20 if peaks and max(peaks) > 0 else None
+
+
+def resident_peak_mb():
+    """The process's peak resident set in MB: everything it ever held (the Python runtime, TensorFlow's libraries,
+    XLA's compilations, memory the C allocator kept after use), not only tensors."""
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+def peak_memory_mb():
+    """The peak memory of this process's training so far, in MB: the largest accelerator's peak allocation on GPUs
+    and TPUs; on a CPU the allocator's peak when it keeps statistics (`tensor_peak_mb`), else the process's peak
+    resident set (`resident_peak_mb`, which includes everything the process ever held, such as earlier stages of
+    a pipeline run in one process)."""
+    accelerator = tensor_peak_mb()
+    if accelerator is not None:
+        return accelerator
+    cpu = tensor_peak_mb(("CPU",))
+    return cpu if cpu is not None else resident_peak_mb()
