@@ -56,7 +56,7 @@ class RewardConfig:
       centering: coefficient of the reward-centering penalty.
       jit_compile: XLA for the training step (a bf16 step on a CPU runs as a graph: `hardware.use_xla`).
       mixed_precision: "auto" (mixed bf16 on GPUs and TPUs; float32 on CPUs), "bfloat16", "float16" or "float32".
-        On a CPU with AVX512_BF16 or AMX, "bfloat16" pays at GPT-2-small sizes (the trainer's step 7.10 s against
+        On a CPU with AVX512_BF16 or AMX, "bfloat16" pays at GPT-2-small sizes (the trainer's step 6.63 s against
         11.53 s in float32, benchmarks/reward_training.py --shape=gpt2_small); "auto" stays float32 on CPUs, whose
         small default model gained nothing from bf16 when it was measured (under XLA: 0.44 vs 0.55 of the peak).
       ensemble_size: train K members on bootstrap resamples (Poisson(1) weights); the exported score is their

@@ -50,9 +50,10 @@ def use_xla(jit_compile, compute_dtype="float32"):
 
     XLA:CPU lowers bf16 dots to its own float32 kernels, while TensorFlow's graph runtime hands them to oneDNN,
     which uses the CPU's bf16 instructions: on an AVX512_BF16 EPYC a [1536, 768] x [768, 3072] bf16 matmul ran at
-    183 GFLOP/s under XLA and 369 outside it (fp32: 183 and 194), and a GPT-2-small reward-model step took 10.1 s
-    under XLA, 6.1 s as a graph. So on a machine without GPUs or TPUs, bf16 steps run as graphs; everywhere else
-    (and for float32) `jit_compile` stands.
+    183 GFLOP/s under XLA and 369 outside it (fp32: 183 and 194), and a GPT-2-small reward-model step took 11.06 s
+    in float32 under XLA, 5.83 s in bf16 as a graph (benchmarks/reward_training.py --shape=gpt2_small, bare
+    step). So on a machine without GPUs or TPUs, bf16 steps run as graphs; everywhere else (and for float32)
+    `jit_compile` stands.
     """
     if not jit_compile or tf.dtypes.as_dtype(compute_dtype) != tf.bfloat16:
         return bool(jit_compile)

@@ -160,16 +160,11 @@ class PPOLearner:
         self.optimizer.build(self.variables)
         self.kl_coef = tf.Variable(h.kl_coef, trainable=False, dtype=tf.float32, name="kl_coef")
         self.length_target = tf.Variable(h.length_target, trainable=False, dtype=tf.float32, name="length_target")
+        jit_compile = hardware.use_xla(h.jit_compile, h.compute_dtype)
         self._update = training.GradientStep(
-            self._loss,
-            self.variables,
-            self.optimizer,
-            clip_norm=h.clip_norm,
-            jit_compile=hardware.use_xla(h.jit_compile, h.compute_dtype),
+            self._loss, self.variables, self.optimizer, clip_norm=h.clip_norm, jit_compile=jit_compile
         )
-        self._score_pass = tf.function(
-            self._score_pass_graph, jit_compile=hardware.use_xla(h.jit_compile, h.compute_dtype)
-        )
+        self._score_pass = tf.function(self._score_pass_graph, jit_compile=jit_compile)
         self.apply_minibatch = training.ReplicaSplitStep(self._update)
 
     def checkpoint_objects(self):
