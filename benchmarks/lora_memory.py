@@ -8,11 +8,11 @@ policy, a frozen reference copy, gradients and two Adam moments for every parame
 attention's query and value) holds one copy of the weights, the reference being its frozen base with the adapters
 off.
 
-Each mode runs in a fresh process with TensorFlow's CPU allocator keeping statistics (TF_CPU_ALLOCATOR_USE_BFC=true,
-`rlhf_tf.hardware.tensor_peak_mb`) and reports two peaks: the tensors TensorFlow held at once (variables, optimizer
+Each mode runs in a fresh process and reports two peaks: the tensors TensorFlow held at once (variables, optimizer
 state, activations, XLA's buffers: what an accelerator would have to hold, and what `get_memory_info` reports on a
 GPU), and the process's peak resident set (`ru_maxrss`: that plus the Python runtime, TensorFlow's libraries, XLA's
-compilations and what the C allocator kept after use). Target (issue: scale-up): LoRA's peak at most 0.6 x full
+compilations and what the C allocator kept after use). The first is TensorFlow's CPU allocator's own count
+(`rlhf_tf.hardware.tensor_peak_mb`). Target (issue: scale-up): LoRA's peak at most 0.6 x full
 fine-tuning's, judged on the tensor peak (the accelerator's question); the resident ratio is printed beside it.
 
 usage: python benchmarks/lora_memory.py [--response=256] [--batch=16]
@@ -118,8 +118,7 @@ def main():
     for mode in ("full", "lora"):
         command = [sys.executable, __file__, f"--mode={mode}", f"--batch={args.batch}", f"--prompt={args.prompt}"]
         command.append(f"--response={args.response}")
-        environment = {**os.environ, hardware.CPU_ALLOCATOR_STATISTICS: "true"}
-        finished = subprocess.run(command, capture_output=True, text=True, check=False, env=environment)
+        finished = subprocess.run(command, capture_output=True, text=True, check=False)
         if finished.returncode != 0:
             raise SystemExit(f"{mode} failed:\n{finished.stderr[-4000:]}")
         results[mode] = result = json.loads(finished.stdout.strip().splitlines()[-1])

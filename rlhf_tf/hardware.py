@@ -82,14 +82,12 @@ def matmul_peak_gflops(size=2048, repeats=10, dtype=tf.float32):
     return 2.0 * size**3 / best / 1e9
 
 
-CPU_ALLOCATOR_STATISTICS = "TF_CPU_ALLOCATOR_USE_BFC"  # set to "true" before TensorFlow starts
-
-
 def tensor_peak_mb(device_types=("GPU", "TPU")):
     """The largest peak allocation of TensorFlow's allocator on the devices of `device_types`, in MB: the tensors
     it held at once (variables, optimizer state, activations, XLA's buffers), or None where no device of those
-    types keeps statistics. GPUs and TPUs do; the CPU does when TensorFlow started with TF_CPU_ALLOCATOR_USE_BFC=true
-    (its best-fit allocator, which counts), the figure then comparable with an accelerator's."""
+    types keeps statistics or none has allocated yet. GPUs and TPUs keep them; so does the CPU's allocator in the
+    TensorFlow this project pins (2.21: `get_memory_info("CPU:0")` counts, XLA's buffers included), the figure
+    then comparable with an accelerator's."""
     peaks = []
     for device in tf.config.list_logical_devices():
         if device.device_type in device_types:
@@ -97,7 +95,6 @@ def tensor_peak_mb(device_types=("GPU", "TPU")):
                 peaks.append(tf.config.experimental.get_memory_info(device.name)["peak"])
             except (ValueError, RuntimeError):  # devices without allocator statistics
                 pass
-    # The CPU's default allocator answers, with zeros: no statistics either.
     return max(peaks) / 2**20 if peaks and max(peaks) > 0 else None
 
 
