@@ -187,6 +187,9 @@ class TrainLoop:
                         evaluation_started = time.perf_counter()
                         self._evaluate(evaluate, step, writer, progress)
                         evaluation_seconds += time.perf_counter() - evaluation_started
+                # The steady-state rate ends with the last step: the end-of-run checkpoint below is written once,
+                # not per step (periodic checkpoints above are counted).
+                training_ended = time.perf_counter()
                 if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
                     manager.save(checkpoint_number=step)
         except KeyboardInterrupt:
@@ -196,12 +199,11 @@ class TrainLoop:
             progress.close()
             writer.flush()
 
-        training_ended = time.perf_counter()
         if evaluate is not None:
             final.update(self._evaluate(evaluate, step, writer, progress))
         if timed_from is not None and step > timed_from_step:
-            # Steady-state training rate: compilation (the first call) and evaluations left out; logging and
-            # checkpoints included.
+            # Steady-state training rate: compilation (the first call), evaluations and the end-of-run checkpoint
+            # left out; logging and periodic checkpoints included.
             final[f"{self.metrics_prefix}/steps_per_second"] = (step - timed_from_step) / (
                 training_ended - timed_from - evaluation_seconds
             )
