@@ -27,14 +27,20 @@ def saved_model_path(spec):
     )
 
 
-def load_scorer(spec):
+def load_scorer(spec, output="score"):
     """`(prompts, responses) -> float32 [batch]` over strings, from a reward run directory or SavedModel; the
-    serving graph (tokenization and normalisation inside)."""
+    serving graph (tokenization and normalisation inside). `output`: "score" (normalised, what RL reads) or
+    "raw_score" (the trained scale; exports written before it existed have not got it: an error says so)."""
     loaded = tf.saved_model.load(saved_model_path(spec))
     signature = loaded.signatures["serving_default"]
+    if output not in signature.structured_outputs:
+        raise UserInputError(
+            f"The reward SavedModel has no `{output}` output (it has {sorted(signature.structured_outputs)}). "
+            f"Received: reward={spec}"
+        )
 
     def score(prompts, responses):
-        return signature(prompt=tf.constant(list(prompts)), response=tf.constant(list(responses)))["score"].numpy()
+        return signature(prompt=tf.constant(list(prompts)), response=tf.constant(list(responses)))[output].numpy()
 
     # A signature of a SavedModel that was garbage-collected refers to deleted variables: keep the object alive.
     score.saved_model = loaded

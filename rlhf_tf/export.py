@@ -48,7 +48,10 @@ def export_policy(causal_lm, tokenizer, path, sampling_config=None, max_prompt_t
 
 
 class RewardServer(tf.Module):
-    """The exported reward model: (prompt, response) strings in, normalised scores out."""
+    """The exported reward model: (prompt, response) strings in; out `score`, normalised (mean 0, std 1 over the
+    run's held-out responses: what RL reads), and `raw_score`, the model's own output, on the scale it was trained
+    on (for a pairwise model sigmoid(raw_a - raw_b) is the probability that a is preferred: calibration is measured
+    on it)."""
 
     def __init__(self, reward_model, tokenizer, seq_len, max_prompt_tokens):
         super().__init__(name="reward")
@@ -77,11 +80,14 @@ class RewardServer(tf.Module):
         token_ids = sequences.to_tensor(default_value=self._tokenizer.pad_id, shape=shape)
         padding_mask = tf.sequence_mask(sequences.row_lengths(), self._seq_len)
         scores = self.reward_model({"token_ids": token_ids, "padding_mask": padding_mask}, training=False)
-        return {"score": tf.cast(self.reward_model.normalized(scores), tf.float32)}
+        return {
+            "score": tf.cast(self.reward_model.normalized(scores), tf.float32),
+            "raw_score": tf.cast(scores, tf.float32),
+        }
 
 
 def export_reward(reward_model, tokenizer, path, seq_len=128, max_prompt_tokens=64):
-    """Writes the reward SavedModel: serving_default(prompt, response) -> score (normalised, float32)."""
+    """Writes the reward SavedModel: serving_default(prompt, response) -> score (normalised), raw_score (float32)."""
     server = RewardServer(reward_model, tokenizer, seq_len, max_prompt_tokens)
     return _save(server, path, {"serving_default": server.serve})
 

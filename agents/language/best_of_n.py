@@ -91,7 +91,14 @@ def run_best_of_n(config, reward_fn=None):
         r.max_prompt_tokens,
         config.seed + 1,
     )
-    judged, rows = evaluation.judge(prompts, ours, theirs, task.gold_score if task else None, reward_texts)
+    judged, rows = evaluation.judge(
+        prompts,
+        ours,
+        theirs,
+        task.gold_score if task else None,
+        reward_texts,
+        task_metrics=task.metrics if task else None,
+    )
     metrics = {f"rl/{evaluation.public_name(name)}": value for name, value in judged.items()}
     metrics["rl/kl_to_reference"] = kl_bound(config.n)
     metrics["rl/prompts"] = len(prompts)

@@ -152,17 +152,20 @@ def train_dpo(config):
             "dpo/eval_reward_margin": float(np.mean(chosen - rejected)),
         }
 
+    evaluate_with_frontier, make_evaluator = offline.with_frontier(
+        evaluate, config, loop, causal_lm, reference_lm, tokenizer
+    )
     metrics = loop.run(
         step,
         offline.dataset_fn(train_pairs, config.pipeline.batch_size, config.loop.seed),
         checkpoint={"policy": lora.trainable_state(causal_lm), "optimizer": optimizer},
-        evaluate=evaluate,
+        evaluate=evaluate_with_frontier,
         description="dpo",
     )
     metrics.update(stats)
     metrics["dpo/train_pairs"] = len(train_pairs["token_ids"])
     metrics["dpo/ties_skipped"] = train_ties
-    return offline.finish(config, loop, causal_lm, reference_lm, tokenizer, metrics)
+    return offline.finish(config, loop, causal_lm, reference_lm, tokenizer, metrics, make_evaluator)
 
 
 @dataclasses.dataclass(frozen=True)

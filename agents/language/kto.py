@@ -112,16 +112,19 @@ def train_kto(config):
             "kto/eval_reward_auc": _auc(rewards[up], rewards[~up]),
         }
 
+    evaluate_with_frontier, make_evaluator = offline.with_frontier(
+        evaluate, config, loop, causal_lm, reference_lm, tokenizer
+    )
     metrics = loop.run(
         step,
         offline.dataset_fn(data, config.pipeline.batch_size, config.loop.seed),
         checkpoint={"policy": lora.trainable_state(causal_lm), "optimizer": optimizer},
-        evaluate=evaluate,
+        evaluate=evaluate_with_frontier,
         description="kto",
     )
     metrics.update(stats)
     metrics["kto/desirable_share"] = share
-    return offline.finish(config, loop, causal_lm, reference_lm, tokenizer, metrics)
+    return offline.finish(config, loop, causal_lm, reference_lm, tokenizer, metrics, make_evaluator)
 
 
 def _auc(positives, negatives):

@@ -47,6 +47,8 @@ class OfflineConfig:
         then the reference.
       compute_dtype: "float32", or "bfloat16" for the passes' matmuls (variables and optimizer stay float32; on a
         CPU the step then runs as a graph, `hardware.use_xla`).
+      frontier_prompts: held-out prompts of the reward-KL frontier (`frontier.py`, with a task), evaluated at each
+        evaluation (four a run) and at the end; 0 turns it off.
     """
 
     output_dir: str
@@ -72,13 +74,14 @@ class OfflineConfig:
     strategy: str = "auto"
     lora: lora_lib.LoraConfig = lora_lib.LoraConfig()
     compute_dtype: str = "float32"
+    frontier_prompts: int = 256
 
     def __post_init__(self):
         configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
         configs.require(bool(self.policy), "`policy` is required (the SFT run to start from).", policy=self.policy)
         configs.require(bool(self.data), "`data` is required.", data=self.data)
         configs.require_positive(beta=self.beta, learning_rate=self.learning_rate, clip_norm=self.clip_norm)
-        configs.require_non_negative(epochs=self.epochs)
+        configs.require_non_negative(epochs=self.epochs, frontier_prompts=self.frontier_prompts)
         configs.require_choice("compute_dtype", self.compute_dtype, ("float32", "bfloat16"))
 
     @property
@@ -163,11 +166,9 @@ def evaluation_batches(arrays, batch_size):
     return tf.data.Dataset.from_tensor_slices(arrays).batch(batch_size)
 
 
-def finish(config, loop, causal_lm, reference_lm, tokenizer, metrics):
-    """The held-out evaluation against the starting policy (when `config.task`), samples, the saved policy and
-    export/policy; merges everything into metrics.json and returns the metrics."""
-    # The evaluation and export settings in the form the RL helpers take (no rollouts happen here).
-    settings = rl.RolloutConfig(
+def evaluation_settings(config):
+    """The evaluation and export settings in the form the RL helpers take (no rollouts happen here)."""
+    return rl.RolloutConfig(
         policy=config.policy,
         reward=config.reward or "(none)",
         task=config.task or "",
@@ -176,13 +177,43 @@ def finish(config, loop, causal_lm, reference_lm, tokenizer, metrics):
         max_prompt_tokens=config.pipeline.max_prompt_tokens,
         max_new_tokens=config.max_new_tokens,
     )
+
+
+def with_frontier(evaluate, config, loop, causal_lm, reference_lm, tokenizer):
+    """(`evaluate` (the trainer's held-out hook) plus the reward-KL frontier's (`rl.frontier_evaluation`) when the
+    run has a task and `frontier_prompts`, the run's `rl.evaluator_factory` for `finish`)."""
+    settings = evaluation_settings(config)
+    make_evaluator = rl.evaluator_factory(settings, causal_lm, reference_lm, tokenizer)
+    if not config.task or not config.frontier_prompts:
+        return evaluate, make_evaluator
+    _, prompts, task = rl.load_prompts(settings)
+    reward_texts = rl.load_reward(config.reward, task) if config.reward else None
+    frontier_fn = rl.frontier_evaluation(make_evaluator, prompts[: config.frontier_prompts], reward_texts, task, loop)
+    return (lambda step: {**evaluate(step), **frontier_fn(step)}), make_evaluator
+
+
+def finish(config, loop, causal_lm, reference_lm, tokenizer, metrics, make_evaluator=None):
+    """The held-out evaluation against the starting policy (when `config.task`), samples, the saved policy and
+    export/policy; merges everything into metrics.json and returns the metrics. `make_evaluator`: the run's
+    `rl.evaluator_factory` (from `with_frontier`)."""
+    settings = evaluation_settings(config)
     task = None
     evaluation_prompts = []
     if config.task:
         _, evaluation_prompts, task = rl.load_prompts(settings)
     reward_texts = rl.load_reward(config.reward, task) if config.reward else None
     rl.evaluate_and_export(
-        config, loop, settings, causal_lm, reference_lm, tokenizer, evaluation_prompts, reward_texts, task, metrics
+        config,
+        loop,
+        settings,
+        causal_lm,
+        reference_lm,
+        tokenizer,
+        evaluation_prompts,
+        reward_texts,
+        task,
+        metrics,
+        make_evaluator,
     )
     return metrics
 

@@ -11,6 +11,7 @@ The reward (`RolloutConfig.reward`) is one of:
 import dataclasses
 import json
 import logging
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -18,7 +19,7 @@ import tensorflow_text  # noqa: F401  (registers the WordPiece ops of exported t
 
 from rlhf_tf import configs, files, tasks, training
 from rlhf_tf import export as export_lib
-from rlhf_tf.agents.language import bridge, evaluation
+from rlhf_tf.agents.language import bridge, evaluation, frontier
 from rlhf_tf.data import pipelines, records, sources
 from rlhf_tf.errors import UserInputError
 from rlhf_tf.models import lora as lora_lib
@@ -94,6 +95,8 @@ class RunConfig:
       strategy: tf.distribute strategy name (see `training.create_strategy`); minibatches split over replicas.
       lora: LoRA adapters on the policy (`lora.LoraConfig`; rank 0: the whole policy trains). With adapters, the
         frozen base is the reference (no second copy of the weights) and only the adapters are checkpointed.
+      frontier_prompts: held-out prompts of the reward-KL frontier (`frontier.py`), evaluated every
+        `loop.eval_every` iterations (0: a quarter of the run) and at the end; 0 turns it off.
     """
 
     output_dir: str
@@ -103,9 +106,11 @@ class RunConfig:
     export: bool = True
     strategy: str = "auto"
     lora: lora_lib.LoraConfig = lora_lib.LoraConfig()
+    frontier_prompts: int = 256
 
     def __post_init__(self):
         configs.require(bool(self.output_dir), "`output_dir` is required.", output_dir=self.output_dir)
+        configs.require_non_negative(frontier_prompts=self.frontier_prompts)
 
     def require_divides(self, size, name):
         """`rollouts.batch_size` must be a multiple of `size` (a minibatch, a group of samples per prompt)."""
@@ -229,24 +234,39 @@ def load_policies(config, strategy, lora=None):
     return causal_lm, reference_lm, tokenizer
 
 
-def final_evaluation(
-    config, causal_lm, reference_lm, tokenizer, evaluation_prompts, reward_texts, task, seed, progress=True
-):
-    """`rl/...` metrics on the held-out prompts against the starting policy, and sample rows."""
+def evaluator_factory(settings, causal_lm, reference_lm, tokenizer):
+    """`() -> evaluation.PolicyEvaluator` of the run's policy against its starting policy with the sampling settings
+    of `settings` (a `RolloutConfig`), built on the first call and then the same one: the frontier's evaluations and
+    the final one share its compiled samplers."""
+    built = []
 
-    metrics, rows = evaluation.evaluate_policy(
-        causal_lm,
-        reference_lm,
-        tokenizer,
-        evaluation_prompts,
-        gold_score=task.gold_score if task is not None else None,
-        reward_texts=reward_texts,
-        max_new_tokens=config.max_new_tokens,
-        max_prompt_tokens=config.max_prompt_tokens,
-        batch_size=max(config.batch_size, 64),
-        seed=seed,
-        num_samples_shown=len(evaluation_prompts),
-        progress=progress,
+    def make_evaluator():
+        if not built:
+            built.append(
+                evaluation.PolicyEvaluator(
+                    causal_lm,
+                    reference_lm,
+                    tokenizer,
+                    settings.max_new_tokens,
+                    settings.max_prompt_tokens,
+                    evaluation_batch_size(settings),
+                )
+            )
+        return built[0]
+
+    return make_evaluator
+
+
+def evaluation_batch_size(settings):
+    """Prompts per evaluation batch: the rollout batch, at least 64."""
+    return max(settings.batch_size, 64)
+
+
+def final_evaluation(evaluator, evaluation_prompts, reward_texts, task, seed, progress=True):
+    """`rl/...` metrics on the held-out prompts against the starting policy, and every sample row."""
+    gold, task_metrics = (task.gold_score, task.metrics) if task is not None else (None, None)
+    metrics, rows = evaluator.evaluate(
+        evaluation_prompts, gold, reward_texts, seed=seed, progress=progress, task_metrics=task_metrics
     )
     renamed = {f"rl/{evaluation.public_name(name)}": value for name, value in metrics.items()}
     return renamed, rows
@@ -331,7 +351,8 @@ def train_rl(config, make_learner, reward_fn=None, description="rl", samples_per
     """
     r = config.rollouts
     strategy = training.create_strategy(config.strategy)
-    loop = training.TrainLoop(config.loop, config.output_dir, strategy=strategy, run_config=config, metrics_prefix="rl")
+    loop_config = frontier_loop(config.loop, config.frontier_prompts)
+    loop = training.TrainLoop(loop_config, config.output_dir, strategy=strategy, run_config=config, metrics_prefix="rl")
     loop.shown_metrics = ("score", "rollout_gold_score", "kl", "response_length", "clip_fraction")
     train_prompts, evaluation_prompts, task = load_prompts(r)
     reward_texts = load_reward(reward_fn or r.reward, task)
@@ -353,14 +374,57 @@ def train_rl(config, make_learner, reward_fn=None, description="rl", samples_per
         return metrics
 
     checkpoint = {**learner.checkpoint_objects(), **rollouts.checkpoint_objects()}
-    metrics = loop.run_iterations(iteration, checkpoint, description=description)
+    make_evaluator = evaluator_factory(r, causal_lm, reference_lm, tokenizer)
+    prompts = evaluation_prompts[: config.frontier_prompts]
+    evaluate = frontier_evaluation(make_evaluator, prompts, reward_texts, task, loop)
+    metrics = loop.run_iterations(iteration, checkpoint, evaluate=evaluate, description=description)
     return evaluate_and_export(
-        config, loop, r, causal_lm, reference_lm, tokenizer, evaluation_prompts, reward_texts, task, metrics
+        config,
+        loop,
+        r,
+        causal_lm,
+        reference_lm,
+        tokenizer,
+        evaluation_prompts,
+        reward_texts,
+        task,
+        metrics,
+        make_evaluator,
+    )
+
+
+def frontier_loop(loop_config, frontier_prompts):
+    """The loop config with an evaluation interval for the reward-KL frontier: `eval_every` as given, or a quarter
+    of the run when it is 0 (four points and the end); unchanged without a frontier."""
+    if not frontier_prompts or loop_config.eval_every:
+        return loop_config
+    return dataclasses.replace(loop_config, eval_every=max(1, loop_config.steps // 4))
+
+
+def frontier_evaluation(make_evaluator, prompts, reward_texts, task, loop):
+    """The evaluation hook of the reward-KL frontier (`frontier.evaluation_fn`): the policy on `prompts` against
+    the starting policy with the run's evaluator (`evaluator_factory`), which samples as the final evaluation does,
+    so the last point is the final evaluation's on its first prompts; None without prompts."""
+    if not prompts:
+        return None
+    gold = task.gold_score if task is not None else None
+    return frontier.evaluation_fn(
+        make_evaluator, prompts, gold, reward_texts, loop.config.seed, chief=loop.run_directory.chief
     )
 
 
 def evaluate_and_export(
-    config, loop, settings, causal_lm, reference_lm, tokenizer, evaluation_prompts, reward_texts, task, metrics
+    config,
+    loop,
+    settings,
+    causal_lm,
+    reference_lm,
+    tokenizer,
+    evaluation_prompts,
+    reward_texts,
+    task,
+    metrics,
+    make_evaluator=None,
 ):
     """How every policy-training run ends (on the chief): the held-out evaluation against the starting policy when
     there is a task, samples.jsonl and TensorBoard samples, the saved policy and export/policy; then metrics.json.
@@ -369,23 +433,21 @@ def evaluate_and_export(
       config: the run's config (`output_dir`, `num_samples`, `export`, `loop`).
       settings: a `RolloutConfig` with the evaluation's sampling settings.
       metrics: the training metrics, updated in place with the evaluation's.
+      make_evaluator: the run's `evaluator_factory` (made here when None).
     """
     run_directory = loop.run_directory
     if run_directory.chief:
         if task is not None:
+            make_evaluator = make_evaluator or evaluator_factory(settings, causal_lm, reference_lm, tokenizer)
             final, rows = final_evaluation(
-                settings,
-                causal_lm,
-                reference_lm,
-                tokenizer,
-                evaluation_prompts,
-                reward_texts,
-                task,
-                config.loop.seed,
-                config.loop.progress,
+                make_evaluator(), evaluation_prompts, reward_texts, task, config.loop.seed, config.loop.progress
             )
             metrics.update(final)
             write_samples(config.output_dir, rows[: config.num_samples], run_directory.summary_writer(), loop.step)
+        frontier.plot(
+            {"policy": frontier.points(config.output_dir)},
+            os.path.join(training.RunPaths(config.output_dir).plots_dir, "frontier.png"),
+        )
         save_and_export(config.output_dir, run_directory, causal_lm, tokenizer, settings, config.export)
     run_directory.update_metrics(metrics)
     return metrics

@@ -5,7 +5,8 @@ method from the same SFT policy: best-of-n and PPO, GRPO, RLOO and online DPO ag
 offline DPO on the same comparisons (no reward model). Each method is judged on the same 1,000 held-out prompts
 against the SFT policy by the gold scorer. Every run has its own run directory (and resumes); `comparison.md`,
 `comparison.json` and `comparison.png` gather gold score, win rate vs SFT (mean and spread over seeds), KL to SFT,
-response length and wall time.
+response length and wall time; `frontier_seed<S>.png` draws every method's reward-KL frontier for each seed
+(`frontier.py`: the online methods and DPO evaluated along their runs, best-of-n at its one point).
 """
 
 import dataclasses
@@ -15,7 +16,7 @@ import time
 import numpy as np
 
 from rlhf_tf import configs, files, plots, training
-from rlhf_tf.agents.language import best_of_n, dpo, policy_gradient, ppo
+from rlhf_tf.agents.language import best_of_n, dpo, frontier, policy_gradient, ppo
 from rlhf_tf.agents.recipes import quickstart as quickstart_lib
 
 METHODS = ("best-of-n", "ppo", "grpo", "rloo", "online-dpo", "dpo")
@@ -91,7 +92,7 @@ def _run(method, config):
 
 def run_compare(settings):
     """Runs (or resumes) every seed and method; returns the rows of the table."""
-    rows = []
+    rows, frontier_plots = [], []
     for seed in settings.seeds:
         seed_dir = os.path.join(settings.output_dir, f"seed{seed}")
         shared = dataclasses.replace(settings.quickstart, output_dir=seed_dir, seed=seed)
@@ -99,6 +100,7 @@ def run_compare(settings):
         stage = quickstart_lib.stage_configs(shared)
         shared_dirs = quickstart_lib.stage_dirs(shared)
         sft_metrics = training.RunDirectory(shared_dirs["sft"]).read_metrics()
+        curves = {}
         for method in settings.methods:
             output_dir = os.path.join(seed_dir, method)
             metrics = training.RunDirectory(output_dir).read_metrics()
@@ -109,6 +111,7 @@ def run_compare(settings):
                 metrics["compare/seconds"] = time.perf_counter() - started
                 training.RunDirectory(output_dir).update_metrics({"compare/seconds": metrics["compare/seconds"]})
             rows.append({"seed": seed, "method": method, **_row(metrics)})
+            curves[method] = frontier.points(output_dir) or _final_point(metrics)
         rows.append(
             {
                 "seed": seed,
@@ -119,8 +122,22 @@ def run_compare(settings):
                 "sft_perplexity": sft_metrics.get("sft/eval_perplexity", float("nan")),
             }
         )
-    write_comparison(settings.output_dir, rows)
+        path = os.path.join(settings.output_dir, f"frontier_seed{seed}.png")
+        if frontier.plot(curves, path, title=f"Reward-KL frontier, seed {seed}"):
+            frontier_plots.append(path)
+    write_comparison(settings.output_dir, rows, frontier_plots)
     return rows
+
+
+def _final_point(metrics):
+    """A method's frontier without evaluations along its run (best-of-n): the origin and its final evaluation."""
+    if metrics.get("rl/kl_to_reference") is None or metrics.get("rl/gold_score") is None:
+        return []
+    origin = {"step": 0, "kl": 0.0, "gold": metrics.get("rl/sft_gold_score"), "reward": metrics.get("rl/sft_reward")}
+    final = {"step": 1, "kl": metrics["rl/kl_to_reference"], "gold": metrics["rl/gold_score"]}
+    if metrics.get("rl/reward") is not None:
+        final["reward"] = metrics["rl/reward"]
+    return [{key: value for key, value in row.items() if value is not None} for row in (origin, final)]
 
 
 def _row(metrics):
@@ -159,8 +176,9 @@ def summarize(rows):
     return summary
 
 
-def write_comparison(output_dir, rows):
-    """comparison.json (every row), comparison.md (the table) and comparison.png (win rate and KL per method)."""
+def write_comparison(output_dir, rows, frontier_plots=()):
+    """comparison.json (every row), comparison.md (the table, and the frontier plots `frontier_plots` below it) and
+    comparison.png (win rate and KL per method)."""
     summary = summarize(rows)
     files.atomic_write_json(os.path.join(output_dir, "comparison.json"), {"rows": rows, "summary": summary})
     fmt = lambda cell, pattern: "n/a" if cell is None else pattern.format(*cell)
@@ -180,6 +198,7 @@ def write_comparison(output_dir, rows):
             f"{fmt(entry.get('kl_to_sft'), '{:.2f}')} | {fmt(entry.get('response_length'), '{:.1f}')} | "
             f"{fmt(entry.get('seconds'), '{:.0f}')} |"
         )
+    lines += [""] + [f"![{os.path.basename(path)}]({os.path.basename(path)})" for path in frontier_plots]
     files.atomic_write_text(os.path.join(output_dir, "comparison.md"), "\n".join(lines) + "\n")
     figure, (left, right) = plots.new_figure(2, (10, 3.8))
     names = [method for method in order if "win_rate_vs_sft_gold" in summary.get(method, {})]

@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from rlhf_tf import files, plots, training
+from rlhf_tf.agents.language import frontier
 
 
 def _window_mean(values, share=0.15):
@@ -132,8 +133,11 @@ _STORY_ROWS = [
     ("RL", "gold score (held-out prompts)", "rl/gold_score", "{:.3f}"),
     ("RL", "win rate vs SFT, gold scorer", "rl/win_rate_vs_sft_gold", "{:.3f}"),
     ("RL", "win rate vs SFT, learned reward", "rl/win_rate_vs_sft_reward", "{:.3f}"),
+    ("RL", "length-controlled win rate vs SFT, gold scorer", "rl/length_controlled_win_rate_vs_sft_gold", "{:.3f}"),
     ("RL", "KL to SFT (nats per response)", "rl/kl_to_reference", "{:.2f}"),
     ("RL", "response length, SFT -> RL (tokens)", None, None),
+    ("RL", "distinct-2, SFT -> RL", "rl/distinct_2", "{:.3f}"),
+    ("RL", "unique responses, SFT -> RL", "rl/unique_responses", "{:.3f}"),
 ]
 
 
@@ -158,6 +162,9 @@ def write_report(output_dir, stage_dirs, metrics, title="RLHF run", timings=None
         plot_paths += plot_rl(rl_scalars, metrics, plots_dir)
     if reward_scalars:
         plot_paths += plot_reward_model(reward_scalars, metrics, plots_dir)
+    if rl_dir:
+        drawn = frontier.plot({"RL": frontier.points(rl_dir)}, os.path.join(plots_dir, "frontier.png"))
+        plot_paths += [drawn] if drawn else []
     flagged, verdict = hacking_check(metrics, rl_scalars)
     lines = [f"# {title}", ""] + _story(metrics) + ["", "## Reward hacking check", "", verdict, ""]
     if plot_paths:
@@ -203,7 +210,11 @@ def _story(metrics):
         ]
     lines += ["## The story in numbers", "", "| stage | measure | value |", "|---|---|---|"]
     for stage, label, name, fmt in _STORY_ROWS:
-        if name is not None:
+        before = name.replace("rl/", "rl/sft_") if name and "SFT -> RL" in label else None
+        if before is not None:
+            if name in metrics:
+                lines.append(f"| {stage} | {label} | {value(before, fmt)} -> {value(name, fmt)} |")
+        elif name is not None:
             if name in metrics:
                 lines.append(f"| {stage} | {label} | {value(name, fmt)} |")
         elif stage == "feedback" and "feedback/train_pairs" in metrics:

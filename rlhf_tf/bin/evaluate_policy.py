@@ -3,10 +3,14 @@
     rlhf-tf evaluate-policy --policy=runs/ppo                        # baseline: the policy the run started from
     rlhf-tf evaluate-policy --policy=runs/ppo/export/policy --baseline=runs/sft --reward=runs/rm --output=eval.json
 
+    rlhf-tf evaluate-policy --policy=runs/ppo --judge=my_judges:politeness --judge=style=runs/style_rm
+
 Reports the gold score (where the task has one) and the reward of both, the win rates of the policy over the
-baseline judged by each, the KL to the baseline (sum over response tokens of log pi - log pi_base on the policy's
-own samples; needs both as models, not SavedModels), response lengths, and a table of samples. Policies are run
-directories, saved policies, keras-hub presets or policy SavedModels.
+baseline judged by each, raw and length-controlled, the KL to the baseline (sum over response tokens of
+log pi - log pi_base on the policy's own samples; needs both as models, not SavedModels), diversity (distinct-1/2/3,
+unique responses) and length of both, and a table of samples. Policies are run directories, saved policies,
+keras-hub presets or policy SavedModels. `--judge` adds scorers of your own beside the gold one
+(`agents/language/evaluation.py`: `evaluate_policy` and `load_judge` say what each metric is).
 """
 
 import json
@@ -27,6 +31,12 @@ _MAX_PROMPT_TOKENS = flags.DEFINE_integer("max_prompt_tokens", 32, "Prompts keep
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10, "Sample rows printed.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
 _OUTPUT = flags.DEFINE_string("output", "", "Write the metrics and samples as JSON here.")
+_JUDGE = flags.DEFINE_multi_string(
+    "judge",
+    [],
+    "A further judge, repeatable: [name=]module:function of (prompts, responses) -> scores, or [name=]path of a "
+    "scorer SavedModel / reward run directory. Reported as judge_<name>_score and its win rates.",
+)
 flags.mark_flag_as_required("policy")
 
 
@@ -46,8 +56,10 @@ def _is_saved_model(path):
     return os.path.exists(os.path.join(path, "saved_model.pb"))
 
 
-def evaluate(policy, baseline, reward, task_name, prompts_spec, num_prompts, max_new_tokens, max_prompt_tokens, seed):
-    """(metrics, sample rows)."""
+def evaluate(
+    policy, baseline, reward, task_name, prompts_spec, num_prompts, max_new_tokens, max_prompt_tokens, seed, judges=()
+):
+    """(metrics, sample rows). `judges`: `--judge` specs (`evaluation.load_judge`)."""
     from rlhf_tf import tasks
     from rlhf_tf.agents.language import evaluation, rl
     from rlhf_tf.data import sources
@@ -68,12 +80,16 @@ def evaluate(policy, baseline, reward, task_name, prompts_spec, num_prompts, max
             f"No baseline: give --baseline (the policy's run has no starting policy). Received: {policy}"
         )
     reward_texts = rl.load_reward(reward, task) if reward else None
+    judge_fns = dict(evaluation.load_judge(spec) for spec in judges)
+    if len(judge_fns) < len(judges):
+        raise UserInputError(f"Two judges have the same name; name them (name=...). Received: {list(judges)}")
     gold = task.gold_score if task is not None else None
+    task_metrics = task.metrics if task is not None else None
     if _is_saved_model(policy) or _is_saved_model(baseline):
         config = sampling.SamplingConfig(max_new_tokens=max_new_tokens)
         ours = evaluation.generate(policy, prompts, config, max_prompt_tokens, seed)
         theirs = evaluation.generate(baseline, prompts, config, max_prompt_tokens, seed + 1)
-        metrics, rows = evaluation.judge(prompts, ours, theirs, gold, reward_texts)
+        metrics, rows = evaluation.judge(prompts, ours, theirs, gold, reward_texts, judge_fns, task_metrics)
         metrics["prompts"] = len(prompts)
     else:
         causal_lm, tokenizer = policy_lib.load_policy(policy, dropout=0.0)
@@ -85,6 +101,8 @@ def evaluate(policy, baseline, reward, task_name, prompts_spec, num_prompts, max
             prompts,
             gold_score=gold,
             reward_texts=reward_texts,
+            judges=judge_fns,
+            task_metrics=task_metrics,
             max_new_tokens=max_new_tokens,
             max_prompt_tokens=max_prompt_tokens,
             seed=seed,
@@ -109,6 +127,7 @@ def main(argv):
         _MAX_NEW_TOKENS.value,
         _MAX_PROMPT_TOKENS.value,
         _SEED.value,
+        _JUDGE.value,
     )
     print(f"policy: {_POLICY.value}\nbaseline: {baseline}\nreward: {reward or '(none)'}")
     for name in sorted(metrics):

@@ -4,6 +4,11 @@
 
 --model is a reward run directory (its export/reward) or a reward SavedModel. Writes metrics.json
 (reward/accuracy, reward/ece, reward/loss, reward/pairs), calibration.json and reliability.png.
+
+Calibration is measured as the trainer measures it (`reward/eval_ece`): on the Bradley-Terry probability
+sigmoid(raw_chosen - raw_rejected) of the model's raw scores (the export's `raw_score`), not on the normalised
+`score` RL reads (normalising divides the differences by the scores' spread, which changes every probability).
+An export written before `raw_score` existed is measured on `score`, and the output says so.
 """
 
 import numpy as np
@@ -21,9 +26,13 @@ def evaluate(model_path, data, output_dir, format=None, batch_size=256):
 
     from rlhf_tf import files
     from rlhf_tf.data import sources
+    from rlhf_tf.errors import UserInputError
     from rlhf_tf.reward import loading, metrics
 
-    score = loading.load_scorer(model_path)
+    try:
+        score, scale = loading.load_scorer(model_path, "raw_score"), "raw_score"
+    except UserInputError:
+        score, scale = loading.load_scorer(model_path, "score"), "score"
     pairs, _ = sources.load_records(data, format, kind="comparison")
 
     def scores(prompts, responses):
@@ -46,11 +55,19 @@ def evaluate(model_path, data, output_dir, format=None, batch_size=256):
         "reward/loss": float(np.mean(np.logaddexp(0.0, -difference))) if difference.size else float("nan"),
         "reward/pairs": len(pairs),
     }
+    print(
+        f"calibration and loss on sigmoid(r_chosen - r_rejected) of the export's `{scale}`"
+        + (
+            " (the trained scale, as the trainer's reward/eval_ece)"
+            if scale == "raw_score"
+            else " (normalised scores: this export predates raw_score, so the figures differ from the trainer's)"
+        )
+    )
     from rlhf_tf.training import RunDirectory
 
     run_directory = RunDirectory(output_dir)
     run_directory.update_metrics(result)
-    files.atomic_write_json(run_directory.calibration_path, {"bins": summary["bins"]})
+    files.atomic_write_json(run_directory.calibration_path, {"bins": summary["bins"], "scores": scale})
     metrics.reliability_plot(summary["bins"], run_directory.reliability_plot_path)
     return result
 

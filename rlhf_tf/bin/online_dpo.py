@@ -50,10 +50,7 @@ def config_from_flags():
     )
     return dataclasses.replace(
         base,
-        loop=common.loop_config(base.loop),
-        export=rl_flags.EXPORT.value,
-        strategy=common.STRATEGY.value,
-        lora=common.lora_config(),
+        **rl_flags.run_changes(base),
     )
 
 

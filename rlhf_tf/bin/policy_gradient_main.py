@@ -53,10 +53,7 @@ def config_from_flags(algorithm):
     )
     return dataclasses.replace(
         base,
-        loop=common.loop_config(base.loop),
-        export=rl_flags.EXPORT.value,
-        strategy=common.STRATEGY.value,
-        lora=common.lora_config(),
+        **rl_flags.run_changes(base),
     )
 
 

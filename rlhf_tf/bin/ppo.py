@@ -54,10 +54,7 @@ def config_from_flags():
     return dataclasses.replace(
         base,
         hyperparameters=hyperparameters,
-        loop=common.loop_config(base.loop),
-        export=rl_flags.EXPORT.value,
-        strategy=common.STRATEGY.value,
-        lora=common.lora_config(),
+        **rl_flags.run_changes(base),
     )
 
 

@@ -28,6 +28,9 @@ LENGTH_TARGET = flags.DEFINE_float(
 )
 LR_SCHEDULE = flags.DEFINE_enum("lr_schedule", None, ["constant", "linear"], "Learning-rate schedule.")
 EXPORT = flags.DEFINE_bool("export", True, "Write export/policy (the serving SavedModel).")
+FRONTIER_PROMPTS = flags.DEFINE_integer(
+    "frontier_prompts", None, "RunConfig.frontier_prompts: held-out prompts of the reward-KL frontier (0: off)."
+)
 flags.mark_flag_as_required("policy")
 flags.mark_flag_as_required("reward")
 
@@ -51,6 +54,17 @@ def rollout_config():
         prompts=PROMPTS.value,
         eval_prompts=EVAL_PROMPTS.value,
         **changes,
+    )
+
+
+def run_changes(base):
+    """The `rl.RunConfig` fields every RL command sets from flags (loop, export, strategy, LoRA, frontier)."""
+    return dict(
+        loop=common.loop_config(base.loop),
+        export=EXPORT.value,
+        strategy=common.STRATEGY.value,
+        lora=common.lora_config(),
+        **common.given((("frontier_prompts", FRONTIER_PROMPTS),)),
     )
 
 

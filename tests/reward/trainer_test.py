@@ -92,22 +92,24 @@ def test_exported_scores_equal_the_keras_models_in_a_fresh_process(trained, data
     )
     ids = sequences.to_tensor(shape=[len(prompts), config.pipeline.seq_len])
     mask = tf.sequence_mask(sequences.row_lengths(), config.pipeline.seq_len)
-    expected = model.normalized(model({"token_ids": ids, "padding_mask": mask})).numpy()
+    raw = model({"token_ids": ids, "padding_mask": mask})
+    expected = np.stack([model.normalized(raw).numpy(), raw.numpy()])
     code = textwrap.dedent(
         f"""
         import json, sys
         import tensorflow as tf
         model = tf.saved_model.load({str(output_dir / "export" / "reward")!r})
-        scores = model.signatures["serving_default"](
-            prompt=tf.constant({json.dumps(prompts)}), response=tf.constant({json.dumps(responses)}))["score"]
+        out = model.signatures["serving_default"](
+            prompt=tf.constant({json.dumps(prompts)}), response=tf.constant({json.dumps(responses)}))
         assert not [m for m in sys.modules if m.startswith(("rlhf_tf", "keras_hub"))]
-        print(json.dumps(scores.numpy().tolist()))
+        print(json.dumps([out["score"].numpy().tolist(), out["raw_score"].numpy().tolist()]))
         """
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd="/")
     assert result.returncode == 0, result.stderr[-3000:]
     served = np.array(json.loads(result.stdout.splitlines()[-1]))
     assert np.abs(served - expected).max() < 1e-4
+    assert np.abs(served[0] - served[1]).max() > 1e-3  # normalised and raw differ: both outputs are checked
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     shown = subprocess.run(
         [cli, "show", "--dir", str(output_dir / "export" / "reward"), "--all"],
@@ -168,6 +170,10 @@ def test_evaluate_reward_command_on_the_exported_model(trained, data, tmp_path):
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert saved["reward/pairs"] == 64
     assert saved["reward/accuracy"] == pytest.approx(metrics["reward/eval_accuracy"], abs=1e-6)
+    # Calibration on the trainer's scale (the export's raw scores), so the same pairs give the trainer's ECE.
+    assert saved["reward/ece"] == pytest.approx(metrics["reward/eval_ece"], abs=1e-4)
+    assert json.loads((tmp_path / "eval" / "calibration.json").read_text())["scores"] == "raw_score"
+    assert "the trained scale" in result.stdout
     assert (tmp_path / "eval" / "reliability.png").exists()
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rlhf_tf import tasks, testing, training
-from rlhf_tf.agents.language import ppo, rl
+from rlhf_tf.agents.language import frontier, ppo, rl
 from rlhf_tf.models import policy as policy_lib
 
 
@@ -22,7 +22,7 @@ def saved_policy(tmp_path_factory):
     return str(path)
 
 
-def _config(output_dir, policy, steps, reward="gold"):
+def _config(output_dir, policy, steps, reward="gold", frontier_prompts=256):
     return ppo.PPOConfig(
         output_dir=str(output_dir),
         rollouts=rl.RolloutConfig(
@@ -38,6 +38,7 @@ def _config(output_dir, policy, steps, reward="gold"):
         hyperparameters=ppo.PPOHyperparameters(learning_rate=1e-3, minibatch_size=8, ppo_epochs=2),
         loop=training.LoopConfig(steps=steps, log_every=1, checkpoint_every=2, progress=False, seed=3),
         num_samples=5,
+        frontier_prompts=frontier_prompts,
     )
 
 
@@ -68,10 +69,33 @@ def test_ppo_run_directory_resume_and_evaluation(saved_policy, tmp_path):
     scalars = training.read_scalars(str(tmp_path / "whole" / "tb"))
     assert [step for step, _ in scalars["rl/kl"]] == [1, 2, 3, 4]
 
+    # The reward-KL frontier: an evaluation every quarter of the run (here every iteration) on the first held-out
+    # prompts (all 32), sampled as the final evaluation samples, so its last point is the final evaluation.
+    assert [step for step, _ in scalars["frontier/kl_to_reference"]] == [1, 2, 3, 4]
+    for name in ("kl_to_reference", "gold_score", "win_rate_vs_sft_gold", "distinct_2"):
+        assert whole[f"frontier/{name}"] == pytest.approx(whole[f"rl/{name}"], abs=1e-6), name
+        assert resumed[f"frontier/{name}"] == pytest.approx(whole[f"frontier/{name}"], abs=1e-5), name
+    points = frontier.points(tmp_path / "split")
+    assert [point["step"] for point in points] == [0, 1, 2, 3, 4] and points[0]["kl"] == 0.0
+    assert points[0]["gold"] == pytest.approx(whole["rl/sft_gold_score"], abs=1e-6)
+    assert (tmp_path / "whole" / "plots" / "frontier.png").read_bytes()[:4] == b"\x89PNG"
+    assert 0.0 <= whole["rl/length_controlled_win_rate_vs_sft_gold"] <= 1.0
+    assert 0.0 < whole["rl/sft_distinct_2"] <= 1.0
+
+    # Evaluating along the way leaves training as it was: the same run without a frontier ends with the same weights.
+    ppo.train_ppo(_config(tmp_path / "plain", saved_policy, 4, frontier_prompts=0))
+    c, _ = policy_lib.load_policy(tmp_path / "plain")
+    for left, right in zip(a.get_weights(), c.get_weights()):
+        np.testing.assert_allclose(left, right, atol=1e-6)
+    assert "frontier/kl_to_reference" not in json.loads((tmp_path / "plain" / "metrics.json").read_text())
+
 
 def test_evaluate_policy_command_on_a_saved_model_against_a_run(saved_policy, tmp_path):
     ppo.train_ppo(_config(tmp_path / "run", saved_policy, 1))
     output = tmp_path / "eval.json"
+    (tmp_path / "house_judges.py").write_text(
+        "def chars(prompts, responses):\n    return [len(r) for r in responses]\n"
+    )
     result = subprocess.run(
         [
             sys.executable,
@@ -82,18 +106,27 @@ def test_evaluate_policy_command_on_a_saved_model_against_a_run(saved_policy, tm
             "--reward=gold",
             "--num_prompts=8",
             "--max_prompt_tokens=16",
+            "--judge=house_judges:chars",
+            "--judge=twice=house_judges:chars",
             f"--output={output}",
         ],
         capture_output=True,
         text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(tmp_path)},
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "win_rate_vs_baseline_gold" in result.stdout
     report = json.loads(output.read_text())
-    assert report["metrics"]["prompts"] == 8 and len(report["samples"]) == 8
-    assert 0 <= report["metrics"]["win_rate_vs_baseline_gold"] <= 1
+    metrics, samples = report["metrics"], report["samples"]
+    assert metrics["prompts"] == 8 and len(samples) == 8
+    assert 0 <= metrics["win_rate_vs_baseline_gold"] <= 1
+    # A judge of one's own, reported beside the gold scorer: here the length in characters.
+    assert samples[0]["policy_judge_chars"] == len(samples[0]["policy"])
+    assert metrics["judge_chars_score"] == pytest.approx(np.mean([len(row["policy"]) for row in samples]))
+    assert metrics["win_rate_vs_baseline_judge_twice"] == metrics["win_rate_vs_baseline_judge_chars"]
+    for name in ("length_controlled_win_rate_vs_baseline_gold", "distinct_2", "baseline_unique_responses"):
+        assert 0 <= metrics[name] <= 1, name
 
 
 def test_reward_must_be_a_run_directory_saved_model_or_gold(tmp_path):

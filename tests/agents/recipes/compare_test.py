@@ -38,3 +38,12 @@ def test_compare_runs_every_method_and_writes_one_table(tmp_path):
         assert summary[method]["kl_to_sft"][0] > -0.05  # a sampled estimate: near 0 for tiny updates
     for method in ("ppo", "grpo", "dpo"):
         assert (tmp_path / "seed0" / method / "export" / "policy" / "saved_model.pb").exists()
+    # Every method's reward-KL frontier on one figure: the online methods evaluated along their runs (here each of
+    # their 2 iterations), DPO at its evaluations, best-of-n at its one point.
+    assert "![frontier_seed0.png](frontier_seed0.png)" in table
+    assert (tmp_path / "frontier_seed0.png").stat().st_size > 1000
+    from rlhf_tf.agents.language import frontier
+
+    for method in ("ppo", "grpo", "rloo", "online-dpo"):
+        assert [point["step"] for point in frontier.points(tmp_path / "seed0" / method)] == [0, 1, 2], method
+    assert len(frontier.points(tmp_path / "seed0" / "dpo")) >= 3

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rlhf_tf import training
-from rlhf_tf.agents.language import ppo, rl, sft
+from rlhf_tf.agents.language import frontier, ppo, rl, sft
 from rlhf_tf.agents.recipes import report
 from rlhf_tf.models import policy as policy_lib
 
@@ -59,6 +59,11 @@ def test_flawed_reward_is_exploited_and_the_report_says_so(fluent_policy, tmp_pa
     text = open(path).read()
     assert flagged and "**Reward hacking: the learned reward rose while the gold score did not.**" in text
     assert "plots/rl_reward_and_gold.png" in text
+    # The reward-KL frontier shows the same: along the run the flawed reward climbs while the gold score falls.
+    points = frontier.points(config.output_dir)
+    assert points[0]["kl"] == 0.0 and len(points) == 6  # the origin, every quarter of 25 iterations, the end
+    assert points[-1]["reward"] > points[0]["reward"] + 1.0 and points[-1]["gold"] < points[0]["gold"]
+    assert "plots/frontier.png" in text and "| RL | distinct-2, SFT -> RL |" in text
 
 
 def test_hacking_check_stays_quiet_when_reward_and_gold_rise_together():
