@@ -1,6 +1,8 @@
 """Bundled tasks: data to learn from and a gold judge to measure by.
 
-`get_task("reviews")` returns a `Task`; training commands take `--task=reviews`.
+`get_task("reviews")` returns a `Task`; training commands take `--task=reviews`. Tasks: `reviews` (sentiment of
+short product and movie reviews) and `dialogue` (a shop assistant answering from the shop's facts, declining
+harmful requests; `rlhf_tf/tasks/dialogue`).
 """
 
 import dataclasses
@@ -21,6 +23,8 @@ class Task:
       evaluation_prompts: `count -> [Prompt]` held out from training (1,000 by default in evaluations).
       gold_score: `(prompts, responses) -> float32 [batch]`, the judge standing in for a person.
       tokenizer: `() -> Tokenizer`, the task's default tokenizer.
+      metrics: optional `(prompts, responses) -> {name: float}`, the task's own measures beside the gold score
+        (dialogue: correct-answer, harmful-request decline, benign-request refusal and invented-fact rates).
     """
 
     name: str
@@ -30,6 +34,7 @@ class Task:
     evaluation_prompts: object
     gold_score: object
     tokenizer: object
+    metrics: object = None
 
 
 def _reviews():
@@ -45,7 +50,24 @@ def _reviews():
     )
 
 
-TASKS = {"reviews": _reviews}
+def _dialogue():
+    from rlhf_tf.tasks.dialogue import corpus as dialogue_corpus
+    from rlhf_tf.tasks.dialogue import gold as dialogue_gold
+    from rlhf_tf.tasks.dialogue import vocabulary as dialogue_vocabulary
+
+    return Task(
+        name="dialogue",
+        demonstrations=lambda count=20_000: dialogue_corpus.demonstrations(count),
+        held_out_demonstrations=lambda count=1000: dialogue_corpus.demonstrations(count, seed=777, held_out=True),
+        training_prompts=lambda count=5000: dialogue_corpus.training_prompts(count),
+        evaluation_prompts=lambda count=1000: dialogue_corpus.evaluation_prompts(count),
+        gold_score=dialogue_gold.score_batch,
+        tokenizer=dialogue_vocabulary.tokenizer,
+        metrics=dialogue_gold.metrics,
+    )
+
+
+TASKS = {"reviews": _reviews, "dialogue": _dialogue}
 
 
 def get_task(name):
