@@ -66,11 +66,19 @@ def method_config(method, stage, shared_dirs, output_dir, settings, seed):
     if method == "dpo":
         labels = stage["labels"].output_dir
         base = dpo.DPOConfig(output_dir=output_dir, policy=shared_dirs["sft"], data="x")
+        # Sequences as long as the task's prompts and the response budget need (one bucket: fixed shapes).
+        prompt_tokens = max(base.pipeline.max_prompt_tokens, rollouts.max_prompt_tokens)
+        seq_len = max(base.pipeline.seq_len, prompt_tokens + rollouts.max_new_tokens)
+        pipeline = dataclasses.replace(
+            base.pipeline, seq_len=seq_len, max_prompt_tokens=prompt_tokens, buckets=(seq_len,)
+        )
         return dataclasses.replace(
             base,
+            pipeline=pipeline,
             data=training.RunPaths(labels).train_records_path,
             eval_data=training.RunPaths(labels).eval_records_path,
             reward=shared_dirs["reward"],
+            task=rollouts.task,
             num_eval_prompts=rollouts.num_eval_prompts,
             max_new_tokens=rollouts.max_new_tokens,
             loop=dataclasses.replace(base.loop, seed=seed, progress=settings.quickstart.progress),

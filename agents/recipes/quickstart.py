@@ -18,7 +18,7 @@ import logging
 import os
 import time
 
-from rlhf_tf import configs, files, training
+from rlhf_tf import configs, files, tasks, training
 from rlhf_tf.agents.language import ppo, rl, sft
 from rlhf_tf.agents.recipes import report
 from rlhf_tf.feedback import collect
@@ -99,6 +99,7 @@ def stage_configs(config):
     """The configs each stage runs with (what the equivalent `rlhf-tf` commands would use)."""
 
     dirs = stage_dirs(config)
+    task = tasks.get_task(config.task)
     loop = lambda base, steps, **changes: dataclasses.replace(
         base, steps=steps, seed=config.seed, progress=config.progress, **changes
     )
@@ -118,6 +119,7 @@ def stage_configs(config):
             task=config.task,
             num_eval_prompts=config.num_eval_prompts,
             batch_size=config.rollout_batch_size,
+            max_prompt_tokens=task.max_prompt_tokens,
             max_new_tokens=config.max_new_tokens,
         ),
     )
@@ -128,7 +130,12 @@ def stage_configs(config):
             tokenizer=config.tokenizer,
             max_new_tokens=config.max_new_tokens,
             loop=loop(sft_base.loop, config.sft_steps),
-            pipeline=dataclasses.replace(sft_base.pipeline, seed=config.seed),
+            pipeline=dataclasses.replace(
+                sft_base.pipeline,
+                seed=config.seed,
+                seq_len=task.sft_seq_len,
+                max_prompt_tokens=task.max_prompt_tokens,
+            ),
         ),
         "labels": collect.CollectConfig(
             output_dir=dirs["labels"],
@@ -137,6 +144,7 @@ def stage_configs(config):
             num_pairs=config.num_pairs,
             temperature=config.labeler_temperature,
             max_new_tokens=config.max_new_tokens,
+            max_prompt_tokens=task.max_prompt_tokens,
             seed=config.seed,
             labeler=config.labeler,
             store=config.store,
@@ -145,7 +153,12 @@ def stage_configs(config):
         "reward": dataclasses.replace(
             reward_base,
             loop=dataclasses.replace(reward_base.loop, seed=config.seed, progress=config.progress),
-            pipeline=dataclasses.replace(reward_base.pipeline, seed=config.seed),
+            pipeline=dataclasses.replace(
+                reward_base.pipeline,
+                seed=config.seed,
+                seq_len=max(reward_base.pipeline.seq_len, task.sft_seq_len),
+                max_prompt_tokens=max(reward_base.pipeline.max_prompt_tokens, task.max_prompt_tokens),
+            ),
         ),
         "ppo": dataclasses.replace(
             ppo_base,

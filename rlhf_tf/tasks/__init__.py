@@ -25,6 +25,9 @@ class Task:
       tokenizer: `() -> Tokenizer`, the task's default tokenizer.
       metrics: optional `(prompts, responses) -> {name: float}`, the task's own measures beside the gold score
         (dialogue: correct-answer, harmful-request decline, benign-request refusal and invented-fact rates).
+      max_prompt_tokens: the prompt tokens the pipeline keeps for this task (its prompts' longest, in its own
+        tokenizer's tokens); the quickstart and `compare` size every stage by it.
+      sft_seq_len: SFT's sequence length (prompt and demonstration).
     """
 
     name: str
@@ -35,6 +38,8 @@ class Task:
     gold_score: object
     tokenizer: object
     metrics: object = None
+    max_prompt_tokens: int = 32
+    sft_seq_len: int = 64
 
 
 def _reviews():
@@ -64,6 +69,9 @@ def _dialogue():
         gold_score=dialogue_gold.score_batch,
         tokenizer=dialogue_vocabulary.tokenizer,
         metrics=dialogue_gold.metrics,
+        # Facts, an earlier exchange and the request: at most 70 tokens; replies at most 52.
+        max_prompt_tokens=80,
+        sft_seq_len=128,
     )
 
 
