@@ -30,6 +30,7 @@ _LABEL_TIMEOUT = flags.DEFINE_float("label_timeout", 3600.0, "CollectConfig.labe
 def main(argv):
     del argv
     common.prepare()
+    from rlhf_tf import tasks
     from rlhf_tf.feedback import collect
 
     config = collect.CollectConfig(
@@ -43,6 +44,7 @@ def main(argv):
         labeler=_LABELER.value,
         store=_STORE.value,
         label_timeout=_LABEL_TIMEOUT.value,
+        max_prompt_tokens=tasks.prompt_tokens(_TASK.value, collect.CollectConfig.max_prompt_tokens),
     )
     print(json.dumps(collect.collect(config), indent=2))
 

@@ -71,10 +71,31 @@ def loop_config(default):
     return dataclasses.replace(default, **changes)
 
 
-def pipeline_config(default):
-    """`default` (a PipelineConfig) with the flags that were given, seeded by --seed."""
+def task_pipeline(default, task, response_tokens=None):
+    """`default` (a PipelineConfig) made long enough for bundled task `task`'s prompts ("" leaves it): its
+    `max_prompt_tokens` and a `seq_len` holding the task's SFT sequences (or its prompts plus `response_tokens`);
+    never shorter than `default`. A fixed bucket list becomes the one new length."""
+    if not task:
+        return default
     import dataclasses
 
+    from rlhf_tf import tasks
+
+    found = tasks.get_task(task)
+    needed = found.sft_seq_len if response_tokens is None else found.max_prompt_tokens + response_tokens
+    seq_len = max(default.seq_len, needed)
+    changes = {"seq_len": seq_len, "max_prompt_tokens": max(default.max_prompt_tokens, found.max_prompt_tokens)}
+    if default.buckets and seq_len != default.seq_len:
+        changes["buckets"] = (seq_len,)
+    return dataclasses.replace(default, **changes)
+
+
+def pipeline_config(default, task="", response_tokens=None):
+    """`default` (a PipelineConfig) sized for bundled task `task` (`task_pipeline`), with the flags that were given,
+    seeded by --seed."""
+    import dataclasses
+
+    default = task_pipeline(default, task, response_tokens)
     changes = {"seed": SEED.value}
     changes.update(given((("seq_len", SEQ_LEN), ("max_prompt_tokens", MAX_PROMPT_TOKENS), ("batch_size", BATCH_SIZE))))
     return dataclasses.replace(default, **changes)
@@ -100,14 +121,14 @@ def compute_dtype_changes(target):
     return {"compute_dtype": COMPUTE_DTYPE.value}
 
 
-def data_run_changes(base):
+def data_run_changes(base, task="", response_tokens=None):
     """Config changes from the flags every data-driven training command shares: the data format, bad-record
-    handling, pipeline, loop and strategy (plus `epochs=0` when --steps is given: explicit steps win over the
-    epoch-derived default)."""
+    handling, pipeline (sized for bundled task `task`, `task_pipeline`), loop and strategy (plus `epochs=0` when
+    --steps is given: explicit steps win over the epoch-derived default)."""
     changes = dict(
         format=FORMAT.value or "",
         skip_bad_records=SKIP_BAD_RECORDS.value,
-        pipeline=pipeline_config(base.pipeline),
+        pipeline=pipeline_config(base.pipeline, task, response_tokens),
         loop=loop_config(base.loop),
         strategy=STRATEGY.value,
         lora=lora_config(),

@@ -40,7 +40,7 @@ def config_from_flags():
         task=_TASK.value,
         reward=_REWARD.value,
         export=_EXPORT.value,
-        **common.data_run_changes(base),
+        **common.data_run_changes(base, _TASK.value, base.max_new_tokens),
     )
     changes.update(
         common.given(

@@ -27,7 +27,9 @@ _TASK = flags.DEFINE_string("task", "reviews", "Bundled task: evaluation prompts
 _PROMPTS = flags.DEFINE_string("prompts", "", "Held-out prompt data instead of the task's evaluation prompts.")
 _NUM_PROMPTS = flags.DEFINE_integer("num_prompts", 1000, "Prompts to evaluate on.")
 _MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", 48, "Response budget.")
-_MAX_PROMPT_TOKENS = flags.DEFINE_integer("max_prompt_tokens", 32, "Prompts keep their last this many tokens.")
+_MAX_PROMPT_TOKENS = flags.DEFINE_integer(
+    "max_prompt_tokens", None, "Prompts keep their last this many tokens (default: 32, or the task's own when longer)."
+)
 _NUM_SAMPLES = flags.DEFINE_integer("num_samples", 10, "Sample rows printed.")
 _SEED = flags.DEFINE_integer("seed", 0, "Sampling seed.")
 _OUTPUT = flags.DEFINE_string("output", "", "Write the metrics and samples as JSON here.")
@@ -113,7 +115,7 @@ def evaluate(
 
 def main(argv):
     del argv
-    from rlhf_tf import files
+    from rlhf_tf import files, tasks
 
     baseline = _BASELINE.value or _run_setting(_POLICY.value, "policy")
     reward = _REWARD.value or _run_setting(_POLICY.value, "reward")
@@ -125,7 +127,7 @@ def main(argv):
         _PROMPTS.value,
         _NUM_PROMPTS.value,
         _MAX_NEW_TOKENS.value,
-        _MAX_PROMPT_TOKENS.value,
+        _MAX_PROMPT_TOKENS.value or tasks.prompt_tokens(_TASK.value if not _PROMPTS.value else "", 32),
         _SEED.value,
         _JUDGE.value,
     )

@@ -38,7 +38,7 @@ def main(argv):
         task=_TASK.value,
         reward=_REWARD.value,
         export=_EXPORT.value,
-        **common.data_run_changes(base),
+        **common.data_run_changes(base, _TASK.value, base.max_new_tokens),
     )
     changes.update(common.given((("beta", _BETA), ("epochs", _EPOCHS), ("learning_rate", _LEARNING_RATE))))
     metrics = kto.train_kto(dataclasses.replace(base, **changes))

@@ -36,6 +36,7 @@ flags.mark_flag_as_required("reward")
 
 
 def rollout_config():
+    from rlhf_tf import tasks
     from rlhf_tf.agents.language import rl
 
     changes = common.given(
@@ -47,10 +48,13 @@ def rollout_config():
             ("max_prompt_tokens", common.MAX_PROMPT_TOKENS),
         )
     )
+    task = TASK.value if not PROMPTS.value else ""
+    if "max_prompt_tokens" not in changes:
+        changes["max_prompt_tokens"] = tasks.prompt_tokens(task, rl.RolloutConfig.max_prompt_tokens)
     return rl.RolloutConfig(
         policy=POLICY.value,
         reward=REWARD.value,
-        task=TASK.value if not PROMPTS.value else "",
+        task=task,
         prompts=PROMPTS.value,
         eval_prompts=EVAL_PROMPTS.value,
         **changes,

@@ -62,7 +62,7 @@ def config_from_flags():
         skip_bad_records=common.SKIP_BAD_RECORDS.value,
         tokenizer=_TOKENIZER.value,
         policy=policy,
-        pipeline=common.pipeline_config(base.pipeline),
+        pipeline=common.pipeline_config(base.pipeline, _TASK.value if not _DATA.value else ""),
         loop=common.loop_config(base.loop),
         jit_compile=_JIT.value,
         export=_EXPORT.value,

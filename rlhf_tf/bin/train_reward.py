@@ -66,7 +66,7 @@ def config_from_flags():
         init_from=_BACKBONE.value,
         model=model,
         export=_EXPORT.value,
-        **common.data_run_changes(base),
+        **common.data_run_changes(base, _TASK.value),
     )
     changes.update(
         common.given(

@@ -82,3 +82,9 @@ def get_task(name):
     if name not in TASKS:
         raise UserInputError(f"Unknown task; bundled tasks are {sorted(TASKS)}. Received: task={name!r}")
     return TASKS[name]()
+
+
+def prompt_tokens(task, default):
+    """The prompt tokens to keep for bundled task `task` ("" for none): the task's own (`Task.max_prompt_tokens`)
+    when longer than `default`, else `default`."""
+    return max(default, get_task(task).max_prompt_tokens) if task else default
