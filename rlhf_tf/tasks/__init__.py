@@ -1,8 +1,9 @@
 """Bundled tasks: data to learn from and a gold judge to measure by.
 
 `get_task("reviews")` returns a `Task`; training commands take `--task=reviews`. Tasks: `reviews` (sentiment of
-short product and movie reviews) and `dialogue` (a shop assistant answering from the shop's facts, declining
-harmful requests; `rlhf_tf/tasks/dialogue`).
+short product and movie reviews) `dialogue` (a shop assistant answering from the shop's facts, declining
+harmful requests; `rlhf_tf/tasks/dialogue`) and `summarize` (short reports and announcements to summarise:
+key facts, nothing unsupported, brief; `rlhf_tf/tasks/summarize`).
 """
 
 import dataclasses
@@ -75,7 +76,27 @@ def _dialogue():
     )
 
 
-TASKS = {"reviews": _reviews, "dialogue": _dialogue}
+def _summarize():
+    from rlhf_tf.tasks.summarize import corpus as summarize_corpus
+    from rlhf_tf.tasks.summarize import gold as summarize_gold
+    from rlhf_tf.tasks.summarize import vocabulary as summarize_vocabulary
+
+    return Task(
+        name="summarize",
+        demonstrations=lambda count=20_000: summarize_corpus.demonstrations(count),
+        held_out_demonstrations=lambda count=1000: summarize_corpus.demonstrations(count, seed=777, held_out=True),
+        training_prompts=lambda count=5000: summarize_corpus.training_prompts(count),
+        evaluation_prompts=lambda count=1000: summarize_corpus.evaluation_prompts(count),
+        gold_score=summarize_gold.score_batch,
+        tokenizer=summarize_vocabulary.tokenizer,
+        metrics=summarize_gold.metrics,
+        # A document of 3-5 short sentences and a line of background: at most 55 tokens; summaries at most 49.
+        max_prompt_tokens=64,
+        sft_seq_len=112,
+    )
+
+
+TASKS = {"reviews": _reviews, "dialogue": _dialogue, "summarize": _summarize}
 
 
 def get_task(name):
