@@ -3,7 +3,8 @@
 `get_task("reviews")` returns a `Task`; training commands take `--task=reviews`. Tasks: `reviews` (sentiment of
 short product and movie reviews) `dialogue` (a shop assistant answering from the shop's facts, declining
 harmful requests; `rlhf_tf/tasks/dialogue`) and `summarize` (short reports and announcements to summarise:
-key facts, nothing unsupported, brief; `rlhf_tf/tasks/summarize`).
+key facts, nothing unsupported, brief; `rlhf_tf/tasks/summarize`) and `translate` (English into Veltan, a small
+language with its own word order, morphology and ambiguous words; `rlhf_tf/tasks/translate`).
 """
 
 import dataclasses
@@ -96,7 +97,24 @@ def _summarize():
     )
 
 
-TASKS = {"reviews": _reviews, "dialogue": _dialogue, "summarize": _summarize}
+def _translate():
+    from rlhf_tf.tasks.translate import corpus as translate_corpus
+    from rlhf_tf.tasks.translate import gold as translate_gold
+    from rlhf_tf.tasks.translate import vocabulary as translate_vocabulary
+
+    return Task(
+        name="translate",
+        demonstrations=lambda count=20_000: translate_corpus.demonstrations(count),
+        held_out_demonstrations=lambda count=1000: translate_corpus.demonstrations(count, seed=777, held_out=True),
+        training_prompts=lambda count=5000: translate_corpus.training_prompts(count),
+        evaluation_prompts=lambda count=1000: translate_corpus.evaluation_prompts(count),
+        gold_score=translate_gold.score_batch,
+        tokenizer=translate_vocabulary.tokenizer,
+        metrics=translate_gold.metrics,
+    )
+
+
+TASKS = {"reviews": _reviews, "dialogue": _dialogue, "summarize": _summarize, "translate": _translate}
 
 
 def get_task(name):
