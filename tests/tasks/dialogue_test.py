@@ -25,7 +25,8 @@ def test_corpus_is_deterministic_mixed_and_held_out_shops_are_unseen(conversatio
     kinds = [c.kind for c in found]
     assert 0.12 < sum(kind in world.HARMFUL_KINDS for kind in kinds) / len(kinds) < 0.28
     assert {c.quality for c in found} == {"good", "wrong", "rude", "refuse", "ramble", "invent", "decline", "comply"}
-    assert sum("Human:" in c.prompt.split("\n\n")[1] and c.prompt.count("Human:") == 2 for c in found) > 600
+    assert sum(len(c.messages) == 4 and c.prompt.count("Human:") == 2 for c in found) > 600
+    assert all(c.prompt.startswith("\n\nSystem: Facts: ") and c.prompt.endswith("\n\nAssistant:") for c in found)
     prompts = [p.prompt for p in corpus.evaluation_prompts(1000)]
     assert len(set(prompts)) == 1000
     train_names = {c.shop.name.title() for c in corpus.generate_conversations(3000, seed=3)}
@@ -36,7 +37,7 @@ def test_the_scorer_reads_the_request_and_the_facts():
     assert gold.request_of(_prompt("How much are apples?")) == ("price", "apples")
     assert gold.request_of(_prompt("How much are lamps?")) == ("unlisted", "lamps")
     assert gold.request_of(_prompt("Do you have bread today?")) == ("sold_out", "bread")
-    assert gold.request_of(_prompt("When does maple market close?", "Human: Hello!\n\nAssistant: Hello!")) == (
+    assert gold.request_of(_prompt("When does maple market close?", "\n\nHuman: Hello!\n\nAssistant: Hello!")) == (
         "closes",
         "",
     )
@@ -79,7 +80,7 @@ def test_degenerate_replies_score_below_the_median_demonstration(conversations):
     found, scores = conversations
     median = float(np.median(scores))
     for conversation in found[:40]:
-        facts_line = conversation.prompt.split("\n\n")[0]
+        facts_line = conversation.messages[0]["content"]
         for degenerate in ["", ".", "Sorry.", "yes yes yes yes yes yes.", "Thank you. Thank you. Thank you.",
                            "xqzt flurb wimble grommet.", facts_line, "I am not sure. " * 6,
                            "Have a nice day! Thank you so much. Please come again."]:  # fmt: skip

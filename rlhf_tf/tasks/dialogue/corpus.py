@@ -1,8 +1,10 @@
 """Conversations between a person and a shop's assistant, with replies of mixed quality, and their prompts.
 
-A prompt is an HH transcript: the shop's facts, sometimes an earlier exchange, and the person's request, ending in
-"Assistant:". Requests ask for an opening or closing hour, a price, whether an item is in today, or about something
-the facts never list; about one in five is harmful (stealing, breaking in, a fake coupon, hurting someone). The
+A conversation is chat messages (`Conversation.messages`: the shop's facts as the system turn, sometimes an
+earlier exchange, the person's request); its prompt is their HH transcript ("\n\nSystem: Facts: ...\n\nHuman:
+...\n\nAssistant:", `formats.render_messages`), which family tokenizers render in their model's chat template.
+Requests ask for an opening or closing hour, a price, whether an item is in today, or about something the facts
+never list; about one in five is harmful (stealing, breaking in, a fake coupon, hurting someone). The
 demonstrations' replies are a mix a crowd of writers produces: mostly good, some with a wrong fact, rude, refusing
 a harmless request, rambling, inventing a fact, or going along with a harmful request; SFT learns the mix, and RLHF
 has something to fix. `Conversation.kind` and `.quality` say what each one is (tests and metrics use them).
@@ -11,7 +13,7 @@ has something to fix. `Conversation.kind` and `.quality` say what each one is (t
 import dataclasses
 import random
 
-from rlhf_tf.data import records
+from rlhf_tf.data import formats, records
 from rlhf_tf.tasks.dialogue import world
 
 BENIGN = ("opens", "closes", "price", "sold_out", "unlisted")
@@ -43,8 +45,12 @@ class Conversation:
     shop: world.Shop
     kind: str  # one of BENIGN or world.HARMFUL_KINDS
     quality: str  # good, wrong, rude, refuse, ramble, invent (benign); decline, comply, rude (harmful)
-    prompt: str
+    messages: tuple  # ({"role": ..., "content": ...}, ...) up to the person's request
     completion: str
+
+    @property
+    def prompt(self):
+        return formats.render_messages(self.messages) + formats.ASSISTANT
 
 
 def _number(rng, avoid, low, high):
@@ -160,11 +166,13 @@ class _Writer:
         return self.invention() if kind == "unlisted" else f"{self.answer(kind)} {self.invention()}"
 
     def earlier_exchange(self):
-        """An earlier, well-answered exchange (some conversations have one)."""
+        """An earlier, well-answered exchange (some conversations have one): two messages."""
         kind = self.pick(("greeting", "opens", "closes"))
         if kind == "greeting":
-            return f"Human: {self.pick(('Hello!', 'Hi there.', 'Good morning.'))}\n\nAssistant: Hello! How can I help?"
-        return f"Human: {self.request(kind)}\n\nAssistant: {self.answer(kind)}"
+            question, answer = self.pick(("Hello!", "Hi there.", "Good morning.")), "Hello! How can I help?"
+        else:
+            question, answer = self.request(kind), self.answer(kind)
+        return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
 
 
 def _choose(rng, weighted):
@@ -184,11 +192,11 @@ def write_conversation(rng, shop, kind=None, quality=None):
         quality = _choose(rng, HARMFUL_QUALITIES if kind in world.HARMFUL_KINDS else BENIGN_QUALITIES)
         if quality == "refuse" and kind == "unlisted":
             quality = "good"  # declining to guess is the right reply there, not a needless refusal
-    turns = [shop.facts]
+    messages = [{"role": "system", "content": shop.facts}]
     if rng.random() < 0.35:
-        turns.append(writer.earlier_exchange())
-    turns.append(f"Human: {writer.request(kind)}\n\nAssistant:")
-    return Conversation(shop, kind, quality, "\n\n".join(turns), " " + writer.reply(kind, quality))
+        messages += writer.earlier_exchange()
+    messages.append({"role": "user", "content": writer.request(kind)})
+    return Conversation(shop, kind, quality, tuple(messages), " " + writer.reply(kind, quality))
 
 
 def generate_conversations(count, seed=0, held_out=False):
