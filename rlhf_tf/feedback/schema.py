@@ -1,8 +1,11 @@
 """The feedback store's SQLite schema. Version 2 added `attachments` (what people need to see a candidate: a
-control segment's observations); a version-1 store gains the table when opened.
+control segment's observations); version 3 added `items.labels_given` (the item's answers that are not skips, kept
+by the store as labels come and go) and `items_open`, an index of the items that still want labels, so that the next
+item and the counts the labeling app shows cost the same with 50 items pending or 50,000. An older store gains what
+it lacks when opened (`MIGRATIONS`).
 """
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY,
@@ -13,7 +16,8 @@ CREATE TABLE IF NOT EXISTS items (
     metadata TEXT NOT NULL DEFAULT '{}',
     priority REAL NOT NULL DEFAULT 0,
     labels_wanted INTEGER NOT NULL DEFAULT 1,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    labels_given INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS labels (
     id INTEGER PRIMARY KEY,
@@ -28,6 +32,8 @@ CREATE TABLE IF NOT EXISTS labels (
 CREATE INDEX IF NOT EXISTS labels_by_item ON labels (item_id);
 CREATE INDEX IF NOT EXISTS labels_by_labeler ON labels (labeler, id);
 CREATE INDEX IF NOT EXISTS items_by_priority ON items (priority DESC, id);
+CREATE INDEX IF NOT EXISTS items_open ON items (priority DESC, id) WHERE labels_given < labels_wanted;
+CREATE INDEX IF NOT EXISTS items_open_by_source ON items (source, kind) WHERE labels_given < labels_wanted;
 CREATE TABLE IF NOT EXISTS leases (
     item_id INTEGER PRIMARY KEY REFERENCES items(id),
     labeler TEXT NOT NULL,
@@ -46,3 +52,12 @@ CREATE TABLE IF NOT EXISTS labelers (
     created_at REAL NOT NULL
 );
 """
+
+# Run, in order, on a store of an older version before SCHEMA (each statement once, in one transaction).
+MIGRATIONS = {
+    3: (
+        "ALTER TABLE items ADD COLUMN labels_given INTEGER NOT NULL DEFAULT 0",
+        "UPDATE items SET labels_given = (SELECT COUNT(*) FROM labels WHERE labels.item_id = items.id"
+        " AND labels.choice != '{\"skip\": true}')",
+    ),
+}

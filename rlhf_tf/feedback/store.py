@@ -33,14 +33,15 @@ from rlhf_tf.feedback.items import (  # noqa: F401  (the store's types, importab
     record_item_id,
     validate_choice,
 )
-from rlhf_tf.feedback.schema import SCHEMA, SCHEMA_VERSION
+from rlhf_tf.feedback.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
-# Items that still want a (non-skip) label and that the labeler bound to `?` has not answered.
+# Items that still want a (non-skip) label (the partial index `items_open`), and those of them that the labeler
+# bound to `?` has not answered (the labels' (item_id, labeler) key).
+_OPEN = "items.labels_given < items.labels_wanted"
 _WANTS_LABEL_FROM = (
-    "(SELECT COUNT(*) FROM labels WHERE labels.item_id = items.id AND labels.choice != '{\"skip\": true}')"
-    " < items.labels_wanted "
-    "AND NOT EXISTS (SELECT 1 FROM labels WHERE labels.item_id = items.id AND labels.labeler = ?)"
+    _OPEN + " AND NOT EXISTS (SELECT 1 FROM labels WHERE labels.item_id = items.id AND labels.labeler = ?)"
 )
+_SKIP = '{"skip": true}'
 
 
 class FeedbackStore:
@@ -67,6 +68,12 @@ class FeedbackStore:
                 raise UserInputError(
                     f"The feedback store was written by a newer rlhf-tf (schema {version}). Received: {self.path}"
                 )
+            has_items = cursor.execute("SELECT 1 FROM sqlite_master WHERE name = 'items'").fetchone()
+            if has_items and version < SCHEMA_VERSION:
+                for target in sorted(MIGRATIONS):
+                    if version < target:
+                        for statement in MIGRATIONS[target]:
+                            cursor.execute(statement)
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     cursor.execute(statement)
@@ -165,19 +172,29 @@ class FeedbackStore:
         different items (an item held by someone else is offered only when nothing else is left, or once the hold
         expires). Returns None when nothing is left. A labeler who reloads gets the item they already hold."""
         now = time.time()
-        query = "SELECT items.* FROM items LEFT JOIN leases ON leases.item_id = items.id WHERE " + _WANTS_LABEL_FROM
-        parameters = [labeler]
-        if kind is not None:
-            query += " AND items.kind = ?"
-            parameters.append(kind)
-        # Own hold first, then free items, then items held by others; highest priority first within each.
-        query += (
-            " ORDER BY CASE WHEN leases.labeler = ? AND leases.until > ? THEN 0"
-            " WHEN leases.until IS NULL OR leases.until <= ? THEN 1 ELSE 2 END, items.priority DESC, items.id LIMIT 1"
+        kind_clause, kind_parameters = (" AND items.kind = ?", [kind]) if kind is not None else ("", [])
+        # Own hold first, then free items, then items held by others; highest priority first within each. Three
+        # queries, each stopping at its first row of the open-items index, not one ordering of every open item.
+        own = (
+            "SELECT items.* FROM leases JOIN items ON items.id = leases.item_id WHERE leases.labeler = ? AND"
+            " leases.until > ? AND " + _WANTS_LABEL_FROM + kind_clause + " ORDER BY items.priority DESC, items.id"
         )
-        parameters += [labeler, now, now]
+        free = (
+            "SELECT items.* FROM items WHERE " + _WANTS_LABEL_FROM + kind_clause + " AND NOT EXISTS (SELECT 1 FROM"
+            " leases WHERE leases.item_id = items.id AND leases.until > ?) ORDER BY items.priority DESC, items.id"
+        )
+        anyone = "SELECT items.* FROM items WHERE " + _WANTS_LABEL_FROM + kind_clause
+        anyone += " ORDER BY items.priority DESC, items.id"
         with self._write() as cursor:
-            row = cursor.execute(query, parameters).fetchone()
+            row = None
+            for query, parameters in (
+                (own, [labeler, now, labeler, *kind_parameters]),
+                (free, [labeler, *kind_parameters, now]),
+                (anyone, [labeler, *kind_parameters]),
+            ):
+                row = cursor.execute(query + " LIMIT 1", parameters).fetchone()
+                if row is not None:
+                    break
             if row is None:
                 return None
             cursor.execute(
@@ -193,16 +210,30 @@ class FeedbackStore:
         wait."""
         deadline = time.monotonic() + timeout
         while True:
-            waiting = sum(1 for item in self.next_items("", limit=-1, kind=kind) if item.source == source)
+            waiting = self.pending_count(source=source, kind=kind)
             if waiting == 0 or time.monotonic() >= deadline:
                 return waiting
             if on_wait is not None:
                 on_wait(waiting)
             time.sleep(min(poll_seconds, max(0.0, deadline - time.monotonic())))
 
-    def pending_count(self, labeler=None):
-        """How many items still want labels (from `labeler`, when given)."""
-        return len(self.next_items(labeler or "", limit=-1))
+    def pending_count(self, labeler=None, source=None, kind=None):
+        """How many items still want labels (from `labeler`, when given: less those they answered), of `source`
+        and `kind` when given. Counted on the open-items index, without reading the items."""
+        clauses, parameters = [_OPEN], []
+        for column, value in (("source", source), ("kind", kind)):
+            if value is not None:
+                clauses.append(f"items.{column} = ?")
+                parameters.append(value)
+        where = " AND ".join(clauses)
+        total = self._connection.execute(f"SELECT COUNT(*) FROM items WHERE {where}", parameters).fetchone()[0]
+        if not labeler:
+            return total
+        answered = self._connection.execute(
+            f"SELECT COUNT(*) FROM labels JOIN items ON items.id = labels.item_id WHERE labels.labeler = ? AND {where}",
+            [labeler, *parameters],
+        ).fetchone()[0]
+        return total - answered
 
     # Labels ------------------------------------------------------------------------------------------------------
 
@@ -220,17 +251,13 @@ class FeedbackStore:
             raise UserInputError(f"`comment` must be a string. Received: {type(comment).__name__}")
         with self._write() as cursor:
             row = cursor.execute(
-                "SELECT kind, candidates, labels_wanted FROM items WHERE id = ?", (item_id,)
+                "SELECT kind, candidates, labels_wanted, labels_given FROM items WHERE id = ?", (item_id,)
             ).fetchone()
             if row is None:
                 raise UserInputError(f"No item with that id in {self.path}. Received: item_id={item_id}")
             validate_choice(row["kind"], choice, len(json.loads(row["candidates"])))
-            if "skip" not in choice:
-                answered = cursor.execute(
-                    "SELECT COUNT(*) FROM labels WHERE item_id = ? AND choice != '{\"skip\": true}'", (item_id,)
-                ).fetchone()[0]
-                if answered >= row["labels_wanted"]:
-                    raise ItemAlreadyLabeled(f"Item {item_id} already has the {answered} label(s) it wants.")
+            if "skip" not in choice and row["labels_given"] >= row["labels_wanted"]:
+                raise ItemAlreadyLabeled(f"Item {item_id} already has the {row['labels_given']} label(s) it wants.")
             try:
                 cursor.execute(
                     "INSERT INTO labels (item_id, labeler, choice, comment, seconds, created_at)"
@@ -239,7 +266,10 @@ class FeedbackStore:
                 )
             except sqlite3.IntegrityError as error:
                 raise AlreadyAnswered(f"{labeler} has already answered item {item_id}.") from error
-            return cursor.lastrowid
+            label_id = cursor.lastrowid
+            if "skip" not in choice:
+                cursor.execute("UPDATE items SET labels_given = labels_given + 1 WHERE id = ?", (item_id,))
+            return label_id
 
     def count_labels(self, label_ids):
         """How many of `label_ids` the store still holds."""
@@ -260,6 +290,8 @@ class FeedbackStore:
             if row is None:
                 return None
             cursor.execute("DELETE FROM labels WHERE id = ?", (row["id"],))
+            if row["choice"] != _SKIP:
+                cursor.execute("UPDATE items SET labels_given = labels_given - 1 WHERE id = ?", (row["item_id"],))
             return _label(row)
 
     # Labelers (people answering through the labeling app) ---------------------------------------------------------

@@ -122,3 +122,57 @@ def test_concurrent_answers_to_the_same_items_record_exactly_one_each(tmp_path):
     labels = FeedbackStore(path).labels()
     assert len(labels) == 300 and len({label.item_id for label in labels}) == 300
     assert json.dumps(labels[0].choice) == '{"preferred": 0}'
+
+
+def test_open_counts_follow_answers_skips_and_undo_and_use_the_open_index(tmp_path):
+    store = FeedbackStore(tmp_path / "f.sqlite")
+    ids = store.add_items([_pair(0, labels_wanted=2), _pair(1), _pair(2, source="round1")])
+    assert store.pending_count() == 3 and store.pending_count(source="round1") == 1
+    store.add_label(ids[0], "ann", {"preferred": 0})
+    store.add_label(ids[1], "ann", {"skip": True})
+    assert store.pending_count() == 3 and store.pending_count("ann") == 1  # item 0 wants a second label
+    store.add_label(ids[0], "bob", {"preferred": 1})
+    assert store.pending_count() == 2 and store.pending_count("bob") == 2
+    with pytest.raises(ItemAlreadyLabeled):
+        store.add_label(ids[0], "cat", {"preferred": 1})
+    store.undo_last("bob")  # a real answer taken back: the item wants it again
+    assert store.pending_count() == 3 and store.lease_next("cat").id == ids[0]
+    plan = " ".join(
+        row[-1]
+        for row in store._connection.execute(
+            "EXPLAIN QUERY PLAN SELECT items.* FROM items WHERE items.labels_given < items.labels_wanted"
+            " ORDER BY items.priority DESC, items.id LIMIT 1"
+        )
+    )
+    assert "items_open" in plan and "TEMP B-TREE" not in plan  # read in index order, no sort of the queue
+
+
+def test_a_version_2_store_gains_the_open_counts_when_opened(tmp_path):
+    import sqlite3
+
+    from rlhf_tf.feedback import schema
+
+    path = tmp_path / "old.sqlite"
+    old_schema = schema.SCHEMA.replace(",\n    labels_given INTEGER NOT NULL DEFAULT 0", "")
+    old_schema = "\n".join(line for line in old_schema.splitlines() if "WHERE labels_given" not in line)
+    connection = sqlite3.connect(path)
+    connection.executescript(old_schema + "\nPRAGMA user_version = 2;")
+    connection.execute(
+        "INSERT INTO items (id, kind, candidates, created_at) VALUES (1, 'comparison', '[\"a\", \"b\"]', 0)"
+    )
+    connection.execute(
+        "INSERT INTO items (id, kind, candidates, created_at) VALUES (2, 'comparison', '[\"a\", \"b\"]', 0)"
+    )
+    connection.execute(
+        "INSERT INTO labels (item_id, labeler, choice, created_at) VALUES (1, 'ann', '{\"preferred\": 0}', 0)"
+    )
+    connection.execute(
+        "INSERT INTO labels (item_id, labeler, choice, created_at) VALUES (2, 'ann', '{\"skip\": true}', 0)"
+    )
+    connection.commit()
+    connection.close()
+    store = FeedbackStore(path)
+    assert store._connection.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    assert store.pending_count() == 1 and store.next_items("bob")[0].id == 2
+    with pytest.raises(ItemAlreadyLabeled):
+        store.add_label(1, "bob", {"preferred": 1})
