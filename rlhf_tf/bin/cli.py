@@ -70,6 +70,10 @@ def main(argv):
         hint = f" Did you mean `{close[0]}`?" if close else ""
         print(f"rlhf-tf: unknown subcommand `{name}`.{hint} Run `rlhf-tf --help` for the list.", file=sys.stderr)
         return 2
+    if not any(arg in ("-h", "-?", "--help", "--helpfull", "--helpshort", "--helpxml") for arg in argv[1:]):
+        from rlhf_tf.bin import console
+
+        console.install(argv[1:])  # before TensorFlow starts: its C++ start-up lines go to the log, not the screen
     module = importlib.import_module(f"rlhf_tf.bin.{name.replace('-', '_')}")
     module.run(argv=[f"rlhf-tf {name}", *argv[1:]])
     return 0

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -45,10 +46,18 @@ def test_quickstart_killed_during_ppo_resumes_and_writes_the_report(tmp_path):
     state = json.loads((output_dir / "stages.json").read_text())
     assert state["finished"] == ["sft", "labels", "reward"]  # killed during PPO
 
-    rerun = subprocess.run(_command(output_dir), capture_output=True, text=True, env=_environment(), timeout=600)
+    # The rerun as a user types it (`rlhf-tf quickstart`, TensorFlow's logging at its default): a quiet console.
+    command = [sys.executable, "-m", "rlhf_tf.bin.cli", "quickstart", f"--output_dir={output_dir}", *TINY]
+    environment = {name: value for name, value in os.environ.items() if name != "TF_CPP_MIN_LOG_LEVEL"}
+    rerun = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "stage 4/4: ppo" in rerun.stdout and "stage 1/4" not in rerun.stdout  # finished stages are skipped
-    assert "Resumed from" in rerun.stderr  # PPO continued from its checkpoint
+    assert "Resumed from" in rerun.stderr  # PPO continued from its checkpoint (our log line, shown bare)
+    assert not re.search(r"^[IWEF]\d{4} \d\d:\d\d:\S+\s+\d+ \S+:\d+\]", rerun.stderr, re.MULTILINE), rerun.stderr[
+        -3000:
+    ]
+    logged = (output_dir / "console.log").read_text(errors="replace")
+    assert re.search(r"loop\.py:\d+\] Resumed from", logged)  # the log keeps every line as it was written
     state = json.loads((output_dir / "stages.json").read_text())
     assert state["finished"] == ["sft", "labels", "reward", "ppo"]
 
