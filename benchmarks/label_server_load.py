@@ -66,8 +66,9 @@ def _labeler(url, token, wanted, timings, outcomes, errors):
             errors.append(f"page {status}: {page[:120]!r}")
             return
         item_id = int(found.group(1))
-        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
-        status, _, location = call("/answer", {"item_id": item_id, "choice": "left", "csrf": csrf})
+        hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', page))
+        form = {name: hidden[name] for name in ("csrf", "shown_at", "ticket")}
+        status, _, location = call("/answer", {"item_id": item_id, "choice": "left", **form})
         if status != 302:
             errors.append(f"answer {status}")
             return

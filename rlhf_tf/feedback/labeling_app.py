@@ -14,8 +14,16 @@ Safety, by construction:
   POST; SameSite=Strict cookies are the second line;
 - every text a model or person wrote is rendered by Jinja2 with autoescaping on, never marked safe, and the pages
   send a Content-Security-Policy that forbids inline scripts from anywhere but this app's own script file;
-- bad requests get a 4xx with a plain message (no debugger, no stack trace); two labelers answering the same item
-  at once: the store takes one and the other is told (409);
+- an answer is accepted only for an item the app showed that labeler: each page carries a ticket (an HMAC of the
+  labeler, the item and the time it was shown), so no one answers an item held for someone else, and the answer
+  time is the server's own (at most a day);
+- bad requests get a 4xx with a plain message (no debugger, no stack trace); requests over 64 KB a 413; two
+  labelers answering the same item at once: the store takes one and the other is sent to the next item with a
+  message saying so (messages are chosen by code, never text from the link);
+- text shown to people has bidirectional-override characters replaced by a visible mark, so model text cannot
+  reorder what people read;
+- the store file is readable by its owner only; the signing secret lives in the store, so open pages keep working
+  across a server restart;
 - the server binds to 127.0.0.1 unless told otherwise.
 
 The pages are Jinja2 templates in `templates/` beside this module and the script and style sheet are in `static/`
@@ -26,7 +34,6 @@ import hashlib
 import hmac
 import io
 import os
-import secrets
 import threading
 import time
 
@@ -39,6 +46,22 @@ from rlhf_tf.envs import render
 from rlhf_tf.feedback import store as store_lib
 
 COOKIE = "rlhf_tf_labeler"
+MAX_REQUEST_BYTES = 64 * 1024
+MAX_ANSWER_SECONDS = 24 * 3600.0
+MESSAGES = {
+    "taken": "Another labeler answered that item first; here is the next one.",
+    "again": "You had already answered that item.",
+    "undone": "Your last answer was undone.",
+    "nothing": "Nothing to undo.",
+}
+# Explicit directional formatting (LRE, RLE, PDF, LRO, RLO; LRI, RLI, FSI, PDI): shown as marks, never obeyed.
+_BIDI_CONTROLS = {code: f"[U+{code:04X}]" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def visible(text):
+    """`text` with bidirectional-override characters replaced by visible marks ("[U+202E]")."""
+    return str(text).translate(_BIDI_CONTROLS)
+
 
 _CHOICES = {"left": {"preferred": 0}, "right": {"preferred": 1}, "tie": {"tie": True}, "skip": {"skip": True}}
 
@@ -65,6 +88,11 @@ class _Labelers:
 
     def csrf_for(self, token):
         return hmac.new(self.secret, token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def ticket_for(self, token, item_id, shown_at):
+        """The signature of "this item was shown to this labeler at this time" that an answer must carry."""
+        message = f"ticket:{token}:{item_id}:{shown_at}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
 
     def current(self):
         token = flask.request.cookies.get(COOKIE, "")
@@ -100,14 +128,17 @@ def create_app(store_path, secret=None):
     """The Flask app over the feedback store at `store_path`.
 
     Args:
-      secret: bytes keying the CSRF tokens (random per server start by default: a restart only means reloading
-        the page).
+      secret: bytes keying the CSRF tokens and answer tickets (default: the store's own, `server_secret`, so a
+        restart keeps open pages working).
     """
-    store_lib.FeedbackStore(store_path).close()  # creates the schema, refuses newer ones, before serving
+    with store_lib.FeedbackStore(store_path) as store:  # creates the schema, refuses newer ones, before serving
+        secret = secret or store.server_secret()
     app = flask.Flask(__name__)  # templates/ and static/ beside this module
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.jinja_env.autoescape = True  # the templates end in .html, but say it outright
+    app.jinja_env.filters["visible"] = visible
     stores = _Stores(os.fspath(store_path))
-    labelers = _Labelers(stores, secret or secrets.token_bytes(32))
+    labelers = _Labelers(stores, secret)
     _add_safety(app)
     _add_labeling_pages(app, stores, labelers)
     _add_clips_and_admin(app, stores, labelers)
@@ -177,6 +208,7 @@ def _add_labeling_pages(app, stores, labelers):
         if labeler is None:
             return flask.render_template("login.html", title="Sign in", labeler=None), 401
         item = stores.get().lease_next(labeler["name"])
+        shown_at = f"{time.time():.3f}"
         return flask.render_template(
             "item.html",
             title="Label",
@@ -184,9 +216,10 @@ def _add_labeling_pages(app, stores, labelers):
             is_admin=labeler["admin"],
             item=item,
             csrf=labelers.csrf_for(labeler["token"]),
-            shown_at=f"{time.time():.3f}",
+            shown_at=shown_at,
+            ticket=labelers.ticket_for(labeler["token"], item.id, shown_at) if item is not None else "",
             stats=labelers.stats(labeler["name"]),
-            message=flask.request.args.get("message", "")[:200],
+            message=MESSAGES.get(flask.request.args.get("message", ""), ""),
         )
 
     @app.post("/answer")
@@ -196,23 +229,26 @@ def _add_labeling_pages(app, stores, labelers):
         store = stores.get()
         try:
             item_id = int(flask.request.form.get("item_id", ""))
+            if not 0 < item_id < 2**63:  # SQLite's integer range
+                raise ValueError(item_id)
             item = store.item(item_id)
         except (ValueError, store_lib.UserInputError):
             flask.abort(400, "Unknown item.")
+        shown_at = flask.request.form.get("shown_at", "")
+        ticket = labelers.ticket_for(labeler["token"], item_id, shown_at)
+        if not hmac.compare_digest(flask.request.form.get("ticket", ""), ticket):
+            flask.abort(409, "That item was not shown to you on this page: reload the page to get your next item.")
         choice = _parse_choice(item)
         if "score" in choice and not 1 <= choice["score"] <= 7:
             flask.abort(400, "A rating is 1 to 7.")
-        try:
-            seconds = max(0.0, time.time() - float(flask.request.form.get("shown_at", "")))
-        except ValueError:
-            seconds = None
+        seconds = min(MAX_ANSWER_SECONDS, max(0.0, time.time() - float(shown_at)))  # the server's own clock
         comment = flask.request.form.get("comment", "")[:2000]
         try:
             store.add_label(item_id, labeler["name"], choice, comment=comment, seconds=seconds)
         except store_lib.ItemAlreadyLabeled:
-            return flask.redirect("/?message=" + "Another labeler answered that item first; here is the next one.")
+            return flask.redirect("/?message=taken")
         except store_lib.AlreadyAnswered:
-            return flask.redirect("/?message=" + "You had already answered that item.")
+            return flask.redirect("/?message=again")
         except store_lib.UserInputError as error:
             flask.abort(400, str(error))
         return flask.redirect("/")
@@ -222,8 +258,7 @@ def _add_labeling_pages(app, stores, labelers):
         labeler = labelers.require()
         labelers.check_csrf(labeler)
         removed = stores.get().undo_last(labeler["name"])
-        message = "Your last answer was undone." if removed else "Nothing to undo."
-        return flask.redirect("/?message=" + message)
+        return flask.redirect("/?message=" + ("undone" if removed else "nothing"))
 
 
 def _add_clips_and_admin(app, stores, labelers):

@@ -1,7 +1,8 @@
 """The feedback store's SQLite schema. Version 2 added `attachments` (what people need to see a candidate: a
 control segment's observations); version 3 added `items.labels_given` (the item's answers that are not skips, kept
 by the store as labels come and go) and `items_open`, an index of the items that still want labels, so that the next
-item and the counts the labeling app shows cost the same with 50 items pending or 50,000. An older store gains what
+item and the counts the labeling app shows cost the same with 50 items pending or 50,000, and `settings` (the
+labeling app's signing secret, so that open pages survive a server restart). An older store gains what
 it lacks when opened (`MIGRATIONS`).
 """
 
@@ -44,6 +45,10 @@ CREATE TABLE IF NOT EXISTS attachments (
     position INTEGER NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (item_id, position)
+);
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS labelers (
     name TEXT PRIMARY KEY,

@@ -57,7 +57,10 @@ class FeedbackStore:
         directory = os.path.dirname(self.path)
         if directory:
             os.makedirs(directory, exist_ok=True)
+        created = not os.path.exists(self.path)
         self._connection = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        if created:  # labels and labelers' token hashes are for the owner only (SQLite gives -wal and -shm the same)
+            os.chmod(self.path, 0o600)
         self._connection.row_factory = sqlite3.Row
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=NORMAL")
@@ -295,6 +298,16 @@ class FeedbackStore:
             return _label(row)
 
     # Labelers (people answering through the labeling app) ---------------------------------------------------------
+
+    def server_secret(self):
+        """The labeling app's signing secret (32 random bytes made on first use and kept in the store)."""
+        with self._write() as cursor:
+            row = cursor.execute("SELECT value FROM settings WHERE name = 'server_secret'").fetchone()
+            if row is not None:
+                return bytes(row["value"])
+            secret = secrets.token_bytes(32)
+            cursor.execute("INSERT INTO settings (name, value) VALUES ('server_secret', ?)", (secret,))
+            return secret
 
     def add_labeler(self, name, admin=False):
         """Creates a labeler and returns their access token (shown once; only its SHA-256 is stored).

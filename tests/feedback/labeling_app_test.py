@@ -50,6 +50,12 @@ def _item_id(page):
     return int(re.search(r'name="item_id" value="(\d+)"', page).group(1))
 
 
+def _form(page, **fields):
+    """The hidden fields a page's answer form posts (item, CSRF token, when shown, the ticket), plus `fields`."""
+    hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', page))
+    return {**{name: hidden[name] for name in ("item_id", "csrf", "shown_at", "ticket")}, **fields}
+
+
 def test_nothing_is_served_without_a_token(setup):
     _, app, _ = setup
     client = app.test_client()
@@ -89,27 +95,21 @@ def test_answers_undo_and_every_kind(setup):
     page = client.get("/").get_data(as_text=True)
     csrf = _csrf(page)
     comparison = _item_id(page)
-    response = client.post(
-        "/answer", data={"item_id": comparison, "choice": "right", "csrf": csrf, "comment": "nicer", "shown_at": "0"}
-    )
+    assert _item_id(page) == comparison
+    response = client.post("/answer", data=_form(page, choice="right", comment="nicer"))
     assert response.status_code == 302
     page = client.get("/").get_data(as_text=True)
     assert 'data-kind="rating"' in page
-    client.post("/answer", data={"item_id": _item_id(page), "choice": "score-6", "csrf": csrf})
+    client.post("/answer", data=_form(page, choice="score-6"))
     page = client.get("/").get_data(as_text=True)
-    ranking = _item_id(page)
-    bad = client.post(
-        "/answer", data={"item_id": ranking, "choice": "ranking", "csrf": csrf, "rank-0": 1, "rank-1": 1, "rank-2": 3}
-    )
+    bad = client.post("/answer", data=_form(page, choice="ranking", **{"rank-0": 1, "rank-1": 1, "rank-2": 3}))
     assert bad.status_code == 400 and "each used once" in bad.get_data(as_text=True)
-    client.post(
-        "/answer", data={"item_id": ranking, "choice": "ranking", "csrf": csrf, "rank-0": 2, "rank-1": 3, "rank-2": 1}
-    )
+    client.post("/answer", data=_form(page, choice="ranking", **{"rank-0": 2, "rank-1": 3, "rank-2": 1}))
     assert 'id="empty"' in client.get("/").get_data(as_text=True)
     with store_lib.FeedbackStore(path) as store:
         labels = store.labels(labeler="ann")
     assert [label.choice for label in labels] == [{"preferred": 1}, {"score": 6}, {"ranking": [2, 0, 1]}]
-    assert labels[0].comment == "nicer" and labels[0].seconds > 0
+    assert labels[0].comment == "nicer" and 0 <= labels[0].seconds < 60  # timed by the server
     response = client.post("/undo", data={"csrf": csrf}, follow_redirects=True)
     assert "undone" in response.get_data(as_text=True) and 'data-kind="ranking"' in response.get_data(as_text=True)
     with store_lib.FeedbackStore(path) as store:
@@ -134,12 +134,8 @@ def test_two_labelers_on_one_item_one_wins_the_other_is_told(tmp_path):
     # With one item left, both are shown it (ann holds it; bob gets it as nothing else is left).
     ann_page, bob_page = ann.get("/").get_data(as_text=True), bob.get("/").get_data(as_text=True)
     assert _item_id(ann_page) == _item_id(bob_page)
-    ann.post("/answer", data={"item_id": _item_id(ann_page), "choice": "left", "csrf": _csrf(ann_page)})
-    late = bob.post(
-        "/answer",
-        data={"item_id": _item_id(bob_page), "choice": "right", "csrf": _csrf(bob_page)},
-        follow_redirects=True,
-    )
+    ann.post("/answer", data=_form(ann_page, choice="left"))
+    late = bob.post("/answer", data=_form(bob_page, choice="right"), follow_redirects=True)
     assert "Another labeler answered that item first" in late.get_data(as_text=True)
     with store_lib.FeedbackStore(path) as store:
         assert [label.labeler for label in store.labels(item_id=_item_id(ann_page))] == ["ann"]
@@ -148,14 +144,16 @@ def test_two_labelers_on_one_item_one_wins_the_other_is_told(tmp_path):
 def test_bad_requests_get_plain_4xx(setup):
     _, app, tokens = setup
     client = _client(app, tokens["ann"])
-    csrf = _csrf(client.get("/").get_data(as_text=True))
+    page = client.get("/").get_data(as_text=True)
+    csrf = _csrf(page)
     for data in (
-        {"item_id": "abc", "choice": "left"},
-        {"item_id": "999", "choice": "left"},
-        {"item_id": "1", "choice": "sideways"},
-        {"item_id": "2", "choice": "score-9"},
+        {"item_id": "abc", "choice": "left", "csrf": csrf},
+        {"item_id": "999", "choice": "left", "csrf": csrf},
+        {"item_id": str(2**63), "choice": "left", "csrf": csrf},
+        {"item_id": "-1", "choice": "left", "csrf": csrf},
+        _form(page, choice="sideways"),
     ):
-        response = client.post("/answer", data={**data, "csrf": csrf})
+        response = client.post("/answer", data=data)
         assert 400 <= response.status_code < 500, data
         assert response.mimetype == "text/plain" and "Traceback" not in response.get_data(as_text=True)
     assert client.get("/clip/1/0").status_code == 404  # not a clip item
@@ -165,7 +163,7 @@ def test_admin_sees_progress_and_agreement(setup):
     _, app, tokens = setup
     ann = _client(app, tokens["ann"])
     page = ann.get("/").get_data(as_text=True)
-    ann.post("/answer", data={"item_id": _item_id(page), "choice": "right", "csrf": _csrf(page)})
+    ann.post("/answer", data=_form(page, choice="right"))
     assert ann.get("/admin").status_code == 403
     lead = _client(app, tokens["lead"])
     admin = lead.get("/admin").get_data(as_text=True)
@@ -204,3 +202,55 @@ def test_control_clips_are_drawn_from_the_items_attachments(tmp_path):
     assert clip.data != client.get(f"/clip/{item_id}/0").data  # the failing segment ends in the red frame
     assert client.get(f"/clip/{item_id}/2").status_code == 404
     assert client.get(f"/clip/{plain_id}/0").status_code == 404  # an item without clip data
+
+
+def test_answers_only_for_the_item_the_page_showed_timed_by_the_server(setup):
+    path, app, tokens = setup
+    ann, bob = _client(app, tokens["ann"]), _client(app, tokens["bob"])
+    ann_page, bob_page = ann.get("/").get_data(as_text=True), bob.get("/").get_data(as_text=True)
+    assert _item_id(ann_page) != _item_id(bob_page)  # each holds their own
+    # bob answers the item held for ann, with his own valid form tokens: refused.
+    forged = bob.post("/answer", data=_form(bob_page, choice="left", item_id=str(_item_id(ann_page))))
+    assert forged.status_code == 409 and "not shown to you" in forged.get_data(as_text=True)
+    # A made-up time when the item was shown (once stored as -1e308): refused, as the ticket does not match.
+    tampered = ann.post("/answer", data=_form(ann_page, choice="left", shown_at="-1e308"))
+    assert tampered.status_code == 409
+    with store_lib.FeedbackStore(path) as store:
+        assert store.counts()["labels"] == 0
+    assert ann.post("/answer", data=_form(ann_page, choice="left")).status_code == 302
+
+
+def test_requests_are_bounded_and_messages_come_from_the_app(setup):
+    _, app, tokens = setup
+    client = _client(app, tokens["ann"])
+    page = client.get("/").get_data(as_text=True)
+    huge = client.post("/answer", data=_form(page, choice="left", comment="x" * 100_000))
+    assert huge.status_code == 413
+    assert "rewrite history" not in client.get("/?message=Please rewrite history").get_data(as_text=True)
+    assert "answered that item first" in client.get("/?message=taken").get_data(as_text=True)
+
+
+def test_bidirectional_overrides_are_shown_not_obeyed(tmp_path):
+    path = tmp_path / "feedback.sqlite"
+    with store_lib.FeedbackStore(path) as store:
+        token = store.add_labeler("ann")
+        store.add_items([store_lib.Item("comparison", ("safe \u202egnp.exe", "fine"), prompt="p\u2066q")])
+    page = _client(labeling_app.create_app(path), token).get("/").get_data(as_text=True)
+    assert "\u202e" not in page and "\u2066" not in page
+    assert "safe [U+202E]gnp.exe" in page and "p[U+2066]q" in page
+
+
+def test_the_store_is_private_and_open_pages_survive_a_restart(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "feedback.sqlite"
+    with store_lib.FeedbackStore(path) as store:
+        token = store.add_labeler("ann")
+        store.add_items(
+            [store_lib.Item("comparison", ("a", "b"), prompt="p"), store_lib.Item("comparison", ("c", "d"))]
+        )
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    page = _client(labeling_app.create_app(path), token).get("/").get_data(as_text=True)
+    restarted = _client(labeling_app.create_app(path), token)  # a new server process reads the same secret
+    assert restarted.post("/answer", data=_form(page, choice="left")).status_code == 302
