@@ -4,8 +4,12 @@
     rlhf-tf label-server --store=runs/feedback.sqlite --add_labeler=lead --admin   # an admin (sees /admin)
     rlhf-tf label-server --store=runs/feedback.sqlite [--host=127.0.0.1 --port=8080]
 
-Tokens are shown once and stored hashed. The server binds to 127.0.0.1 unless --host says otherwise (serve
-other machines only behind TLS). Pages and safety: `rlhf_tf.feedback.labeling_app`.
+    rlhf-tf label-server --store=... --host=0.0.0.0 --behind_proxy  # a team's network, TLS at the proxy
+
+Tokens are shown once and stored hashed. The server binds to 127.0.0.1 unless --host says otherwise, and refuses
+another interface unless a TLS-terminating proxy is in front (--behind_proxy: Secure cookies, the proxy's
+forwarded scheme and address trusted) or --trusted_network says the network is yours alone. Pages and safety:
+`rlhf_tf.feedback.labeling_app`.
 """
 
 from absl import flags
@@ -18,6 +22,12 @@ _PORT = flags.DEFINE_integer("port", 8080, "Port to listen on.")
 _THREADS = flags.DEFINE_integer("threads", 8, "Server threads (requests answered at once).")
 _ADD_LABELER = flags.DEFINE_string("add_labeler", None, "Create a labeler of this name, print their login link, exit.")
 _ADMIN = flags.DEFINE_bool("admin", False, "With --add_labeler: the labeler may see the admin page.")
+_BEHIND_PROXY = flags.DEFINE_bool(
+    "behind_proxy", False, "A TLS-terminating proxy is in front: Secure cookies, trust its X-Forwarded-* (one hop)."
+)
+_TRUSTED_NETWORK = flags.DEFINE_bool(
+    "trusted_network", False, "Serve plain HTTP on a non-loopback --host anyway (a network that is yours alone)."
+)
 flags.mark_flag_as_required("store")
 
 
@@ -33,8 +43,16 @@ def main(argv):
         print(f"Added {role} {_ADD_LABELER.value!r}. Their token (shown once): {token}")
         print(f"Login link: http://{_HOST.value}:{_PORT.value}/login?token={token}")
         return
+    labeling_app.check_exposure(_HOST.value, _BEHIND_PROXY.value, _TRUSTED_NETWORK.value)
     print(f"Serving {_STORE.value} on http://{_HOST.value}:{_PORT.value}/ (Ctrl-C stops).")
-    labeling_app.serve(_STORE.value, host=_HOST.value, port=_PORT.value, threads=_THREADS.value)
+    labeling_app.serve(
+        _STORE.value,
+        host=_HOST.value,
+        port=_PORT.value,
+        threads=_THREADS.value,
+        behind_proxy=_BEHIND_PROXY.value,
+        trusted_network=_TRUSTED_NETWORK.value,
+    )
 
 
 def run(argv=None):

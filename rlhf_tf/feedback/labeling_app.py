@@ -199,7 +199,8 @@ def _add_labeling_pages(app, stores, labelers):
         if stores.get().labeler_for_token(token) is None:
             return flask.render_template("login.html", title="Sign in", labeler=None), 401
         response = flask.redirect("/")
-        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=30 * 24 * 3600)
+        secure = bool(flask.current_app.config.get("RLHF_TF_SECURE_COOKIE")) or flask.request.is_secure
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=30 * 24 * 3600, secure=secure)
         return response
 
     @app.get("/")
@@ -348,7 +349,37 @@ def admin_rows(store):
     return rows
 
 
-def serve(store_path, host="127.0.0.1", port=8080, threads=8):
-    """Serves the app with waitress (a production WSGI server) until interrupted."""
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
-    waitress.serve(create_app(store_path), host=host, port=port, threads=threads, ident="rlhf-tf")
+
+def check_exposure(host, behind_proxy=False, trusted_network=False):
+    """Refuses to serve on a non-loopback interface unless TLS is in front (`behind_proxy`) or the network is
+    declared trusted (`trusted_network`): tokens and labels would otherwise cross the network in the clear."""
+    if host in LOOPBACK or behind_proxy or trusted_network:
+        return
+    raise store_lib.UserInputError(
+        f"Serving on {host} would send login tokens and answers over the network in plain HTTP. Put a TLS-terminating "
+        "proxy in front and pass --behind_proxy (cookies become Secure; the proxy's X-Forwarded-Proto and "
+        "X-Forwarded-For are trusted), or pass --trusted_network if the network is yours alone (README: 'People in "
+        f"the loop'). Received: host={host}"
+    )
+
+
+def create_served_app(store_path, behind_proxy=False, secret=None):
+    """`create_app`, for serving behind a TLS-terminating proxy when `behind_proxy`: the proxy's forwarded scheme
+    and client address are trusted (one hop, werkzeug's ProxyFix) and the login cookie is Secure."""
+    app = create_app(store_path, secret=secret)
+    if behind_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["RLHF_TF_SECURE_COOKIE"] = True
+    return app
+
+
+def serve(store_path, host="127.0.0.1", port=8080, threads=8, behind_proxy=False, trusted_network=False):
+    """Serves the app with waitress (a production WSGI server) until interrupted (`check_exposure` first)."""
+    check_exposure(host, behind_proxy, trusted_network)
+    app = create_served_app(store_path, behind_proxy)
+    waitress.serve(app, host=host, port=port, threads=threads, ident="rlhf-tf")

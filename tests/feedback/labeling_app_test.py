@@ -254,3 +254,19 @@ def test_the_store_is_private_and_open_pages_survive_a_restart(tmp_path):
     page = _client(labeling_app.create_app(path), token).get("/").get_data(as_text=True)
     restarted = _client(labeling_app.create_app(path), token)  # a new server process reads the same secret
     assert restarted.post("/answer", data=_form(page, choice="left")).status_code == 302
+
+
+def test_serving_beyond_this_machine_needs_tls_in_front_or_a_trusted_network(tmp_path):
+    with pytest.raises(store_lib.UserInputError, match="plain HTTP.*--behind_proxy.*Received: host=0.0.0.0"):
+        labeling_app.check_exposure("0.0.0.0")
+    labeling_app.check_exposure("127.0.0.1")
+    labeling_app.check_exposure("0.0.0.0", behind_proxy=True)
+    labeling_app.check_exposure("0.0.0.0", trusted_network=True)
+    path = tmp_path / "feedback.sqlite"
+    with store_lib.FeedbackStore(path) as store:
+        token = store.add_labeler("ann")
+    plain = labeling_app.create_served_app(path).test_client().get(f"/login?token={token}")
+    assert "Secure" not in plain.headers["Set-Cookie"]
+    proxied = labeling_app.create_served_app(path, behind_proxy=True).test_client()
+    response = proxied.get(f"/login?token={token}", headers={"X-Forwarded-Proto": "https"})
+    assert "Secure" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
