@@ -46,6 +46,7 @@ from rlhf_tf.envs import render
 from rlhf_tf.feedback import store as store_lib
 
 COOKIE = "rlhf_tf_labeler"
+COOKIE_SECONDS = 30 * 24 * 3600
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_ANSWER_SECONDS = 24 * 3600.0
 MESSAGES = {
@@ -99,7 +100,7 @@ class _Labelers:
         found = self.stores.get().labeler_for_token(token)
         if found is None:
             return None
-        return {"name": found[0], "admin": found[1], "token": token}
+        return {"name": found[0], "admin": found[1], "expires_at": found[2], "token": token}
 
     def require(self):
         labeler = self.current()
@@ -196,11 +197,22 @@ def _add_labeling_pages(app, stores, labelers):
     @app.get("/login")
     def login():
         token = flask.request.args.get("token", "")
-        if stores.get().labeler_for_token(token) is None:
+        found = stores.get().labeler_for_token(token)
+        if found is None:
             return flask.render_template("login.html", title="Sign in", labeler=None), 401
         response = flask.redirect("/")
         secure = bool(flask.current_app.config.get("RLHF_TF_SECURE_COOKIE")) or flask.request.is_secure
-        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=30 * 24 * 3600, secure=secure)
+        # The cookie lives no longer than the token (the server checks expiry and revocation on every request).
+        lifetime = COOKIE_SECONDS if found[2] is None else max(0, min(COOKIE_SECONDS, int(found[2] - time.time())))
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=lifetime, secure=secure)
+        return response
+
+    @app.post("/logout")
+    def logout():
+        labeler = labelers.require()
+        labelers.check_csrf(labeler)
+        response = flask.redirect("/")
+        response.delete_cookie(COOKIE, httponly=True, samesite="Strict")
         return response
 
     @app.get("/")
@@ -263,7 +275,8 @@ def _add_labeling_pages(app, stores, labelers):
 
 
 def _add_clips_and_admin(app, stores, labelers):
-    """Control clips (GIFs of the observations an item carries) and the admin page."""
+    """Control clips (GIFs of the observations an item carries) and the admin page (progress, agreement, and
+    labelers' tokens: revoke, rotate)."""
 
     @app.get("/clip/<int:item_id>/<int:side>")
     def clip(item_id, side):
@@ -285,11 +298,13 @@ def _add_clips_and_admin(app, stores, labelers):
         )
         return flask.send_file(io.BytesIO(animation), mimetype="image/gif")
 
-    @app.get("/admin")
-    def admin():
+    def require_admin():
         labeler = labelers.require()
         if not labeler["admin"]:
             flask.abort(403, "The admin page needs an admin token.")
+        return labeler
+
+    def admin_page(labeler, new_link=None):
         store = stores.get()
         return flask.render_template(
             "admin.html",
@@ -298,7 +313,40 @@ def _add_clips_and_admin(app, stores, labelers):
             is_admin=True,
             rows=admin_rows(store),
             totals={**store.counts(), "pending": store.pending_count()},
+            people=store.labeler_status(),
+            csrf=labelers.csrf_for(labeler["token"]),
+            new_link=new_link,
+            now=time.time(),
         )
+
+    @app.get("/admin")
+    def admin():
+        return admin_page(require_admin())
+
+    @app.post("/admin/revoke")
+    def revoke():
+        labeler = require_admin()
+        labelers.check_csrf(labeler)
+        name = flask.request.form.get("name", "")
+        if name == labeler["name"]:
+            flask.abort(400, "Revoke your own token from the command line (rlhf-tf label-server --revoke=NAME).")
+        try:
+            stores.get().revoke_labeler(name)
+        except store_lib.UserInputError as error:
+            flask.abort(400, str(error))
+        return flask.redirect("/admin")
+
+    @app.post("/admin/rotate")
+    def rotate():
+        labeler = require_admin()
+        labelers.check_csrf(labeler)
+        name = flask.request.form.get("name", "")
+        try:
+            token = stores.get().rotate_token(name)
+        except store_lib.UserInputError as error:
+            flask.abort(400, str(error))
+        # The new link is shown once, on this response; the old token no longer works.
+        return admin_page(labeler, new_link=(name, flask.request.host_url + "login?token=" + token))
 
 
 def _strict(choice):

@@ -1,9 +1,10 @@
 """The feedback store's SQLite schema. Version 2 added `attachments` (what people need to see a candidate: a
 control segment's observations); version 3 added `items.labels_given` (the item's answers that are not skips, kept
 by the store as labels come and go) and `items_open`, an index of the items that still want labels, so that the next
-item and the counts the labeling app shows cost the same with 50 items pending or 50,000, and `settings` (the
-labeling app's signing secret, so that open pages survive a server restart). An older store gains what
-it lacks when opened (`MIGRATIONS`).
+item and the counts the labeling app shows cost the same with 50 items pending or 50,000, `settings` (the
+labeling app's signing secret, so that open pages survive a server restart) and labelers' token expiry and
+revocation. An older store gains what
+it lacks when opened (`ADDED_COLUMNS`; new tables and indexes come from SCHEMA's IF NOT EXISTS).
 """
 
 SCHEMA_VERSION = 3
@@ -54,15 +55,22 @@ CREATE TABLE IF NOT EXISTS labelers (
     name TEXT PRIMARY KEY,
     token_sha256 TEXT NOT NULL UNIQUE,
     admin INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    revoked_at REAL
 );
 """
 
-# Run, in order, on a store of an older version before SCHEMA (each statement once, in one transaction).
-MIGRATIONS = {
-    3: (
-        "ALTER TABLE items ADD COLUMN labels_given INTEGER NOT NULL DEFAULT 0",
+# Columns added after a table first shipped: (table, column, definition, backfill statement or None). A store
+# missing one gains it when opened (the backfill runs once, right after).
+ADDED_COLUMNS = (
+    (
+        "items",
+        "labels_given",
+        "INTEGER NOT NULL DEFAULT 0",
         "UPDATE items SET labels_given = (SELECT COUNT(*) FROM labels WHERE labels.item_id = items.id"
         " AND labels.choice != '{\"skip\": true}')",
     ),
-}
+    ("labelers", "expires_at", "REAL", None),
+    ("labelers", "revoked_at", "REAL", None),
+)

@@ -33,7 +33,7 @@ from rlhf_tf.feedback.items import (  # noqa: F401  (the store's types, importab
     record_item_id,
     validate_choice,
 )
-from rlhf_tf.feedback.schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
+from rlhf_tf.feedback.schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
 
 # Items that still want a (non-skip) label (the partial index `items_open`), and those of them that the labeler
 # bound to `?` has not answered (the labels' (item_id, labeler) key).
@@ -71,12 +71,12 @@ class FeedbackStore:
                 raise UserInputError(
                     f"The feedback store was written by a newer rlhf-tf (schema {version}). Received: {self.path}"
                 )
-            has_items = cursor.execute("SELECT 1 FROM sqlite_master WHERE name = 'items'").fetchone()
-            if has_items and version < SCHEMA_VERSION:
-                for target in sorted(MIGRATIONS):
-                    if version < target:
-                        for statement in MIGRATIONS[target]:
-                            cursor.execute(statement)
+            for table, column, definition, backfill in ADDED_COLUMNS:
+                columns = {row["name"] for row in cursor.execute(f"PRAGMA table_info({table})")}
+                if columns and column not in columns:  # the table exists, from an older schema
+                    cursor.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+                    if backfill:
+                        cursor.execute(backfill)
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     cursor.execute(statement)
@@ -309,8 +309,9 @@ class FeedbackStore:
             cursor.execute("INSERT INTO settings (name, value) VALUES ('server_secret', ?)", (secret,))
             return secret
 
-    def add_labeler(self, name, admin=False):
-        """Creates a labeler and returns their access token (shown once; only its SHA-256 is stored).
+    def add_labeler(self, name, admin=False, days=None):
+        """Creates a labeler and returns their access token (shown once; only its SHA-256 is stored), valid for
+        `days` (None: until revoked).
 
         Raises UserInputError for an empty name or one that exists.
         """
@@ -320,21 +321,51 @@ class FeedbackStore:
         try:
             with self._write() as cursor:
                 cursor.execute(
-                    "INSERT INTO labelers (name, token_sha256, admin, created_at) VALUES (?, ?, ?, ?)",
-                    (name.strip(), _token_hash(token), int(bool(admin)), time.time()),
+                    "INSERT INTO labelers (name, token_sha256, admin, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                    (name.strip(), _token_hash(token), int(bool(admin)), time.time(), _expiry(days)),
                 )
         except sqlite3.IntegrityError:
             raise UserInputError(f"A labeler of that name exists in {self.path}. Received: {name!r}") from None
         return token
 
+    def rotate_token(self, name, days=None):
+        """Gives labeler `name` a new token (returned, shown once) valid for `days` (None: until revoked); the old
+        one stops working at once, and a revoked labeler is active again."""
+        token = secrets.token_urlsafe(24)
+        with self._write() as cursor:
+            cursor.execute(
+                "UPDATE labelers SET token_sha256 = ?, expires_at = ?, revoked_at = NULL WHERE name = ?",
+                (_token_hash(token), _expiry(days), name),
+            )
+            if cursor.rowcount == 0:
+                raise UserInputError(f"No labeler of that name in {self.path}. Received: {name!r}")
+        return token
+
+    def revoke_labeler(self, name):
+        """Stops labeler `name`'s token from working (their next request is refused); their labels stay."""
+        with self._write() as cursor:
+            cursor.execute("UPDATE labelers SET revoked_at = ? WHERE name = ?", (time.time(), name))
+            if cursor.rowcount == 0:
+                raise UserInputError(f"No labeler of that name in {self.path}. Received: {name!r}")
+
     def labeler_for_token(self, token):
-        """(name, is_admin) of the labeler holding `token`, or None."""
+        """(name, is_admin, expires_at or None) of the labeler holding `token` when it is neither revoked nor
+        expired, else None."""
         if not isinstance(token, str) or not token:
             return None
         row = self._connection.execute(
-            "SELECT name, admin FROM labelers WHERE token_sha256 = ?", (_token_hash(token),)
+            "SELECT name, admin, expires_at FROM labelers WHERE token_sha256 = ? AND revoked_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > ?)",
+            (_token_hash(token), time.time()),
         ).fetchone()
-        return None if row is None else (row["name"], bool(row["admin"]))
+        return None if row is None else (row["name"], bool(row["admin"]), row["expires_at"])
+
+    def labeler_status(self):
+        """[{"name", "admin", "created_at", "expires_at", "revoked_at"}] of every labeler, by name."""
+        rows = self._connection.execute(
+            "SELECT name, admin, created_at, expires_at, revoked_at FROM labelers ORDER BY name"
+        )
+        return [dict(row) for row in rows]
 
     def labelers(self):
         return [
@@ -418,6 +449,14 @@ class FeedbackStore:
         if os.fspath(output).endswith(".jsonl"):
             return reader.write_jsonl(output, exported)
         return tfrecord.write_tfrecords(exported, output, num_shards, compression)[1]
+
+
+def _expiry(days):
+    if days is None:
+        return None
+    if not days > 0:
+        raise UserInputError(f"A token lasts a positive number of days. Received: days={days}")
+    return time.time() + 86400.0 * days
 
 
 def _token_hash(token):

@@ -270,3 +270,42 @@ def test_serving_beyond_this_machine_needs_tls_in_front_or_a_trusted_network(tmp
     proxied = labeling_app.create_served_app(path, behind_proxy=True).test_client()
     response = proxied.get(f"/login?token={token}", headers={"X-Forwarded-Proto": "https"})
     assert "Secure" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
+
+
+def test_tokens_can_be_revoked_rotated_expired_and_signed_out(setup):
+    path, app, tokens = setup
+    ann, bob = _client(app, tokens["ann"]), _client(app, tokens["bob"])
+    page = ann.get("/").get_data(as_text=True)
+    with store_lib.FeedbackStore(path) as store:
+        store.revoke_labeler("ann")
+    assert ann.get("/").status_code == 401  # the very next request
+    assert ann.post("/answer", data=_form(page, choice="left")).status_code == 401
+    with store_lib.FeedbackStore(path) as store:
+        new_token = store.rotate_token("ann", days=7)
+        short = store.add_labeler("temp", days=1)
+        store._connection.execute("UPDATE labelers SET expires_at = 1 WHERE name = 'temp'")  # a day has passed
+    assert app.test_client().get(f"/login?token={tokens['ann']}").status_code == 401  # the old token is gone
+    assert _client(app, new_token).get("/").status_code == 200
+    assert app.test_client().get(f"/login?token={short}").status_code == 401  # expired
+    # Signing out clears the cookie; the token itself still works from its link.
+    page = bob.get("/").get_data(as_text=True)
+    assert bob.post("/logout", data={"csrf": _csrf(page)}).status_code == 302
+    assert bob.get("/").status_code == 401
+
+
+def test_admins_revoke_and_rotate_from_the_admin_page(setup):
+    path, app, tokens = setup
+    lead, ann = _client(app, tokens["lead"]), _client(app, tokens["ann"])
+    page = lead.get("/admin").get_data(as_text=True)
+    assert "<td>ann</td><td>labeler</td>" in page
+    assert (
+        ann.post("/admin/revoke", data={"name": "bob", "csrf": _csrf(ann.get("/").get_data(as_text=True))}).status_code
+        == 403
+    )
+    rotated = lead.post("/admin/rotate", data={"name": "bob", "csrf": _csrf(page)}).get_data(as_text=True)
+    new_token = re.search(r"login\?token=([\w-]+)", rotated).group(1)
+    assert app.test_client().get(f"/login?token={tokens['bob']}").status_code == 401
+    assert _client(app, new_token).get("/").status_code == 200
+    assert lead.post("/admin/revoke", data={"name": "ann", "csrf": _csrf(page)}).status_code == 302
+    assert ann.get("/").status_code == 401
+    assert "<td>ann</td><td>labeler</td>\n<td>revoked</td>" in lead.get("/admin").get_data(as_text=True)
