@@ -37,7 +37,13 @@ _JUDGE = flags.DEFINE_multi_string(
     "judge",
     [],
     "A further judge, repeatable: [name=]module:function of (prompts, responses) -> scores, or [name=]path of a "
-    "scorer SavedModel / reward run directory. Reported as judge_<name>_score and its win rates.",
+    "scorer SavedModel / reward run directory, reported as judge_<name>_score and its win rates; or 'people': blind "
+    "pairs in the labeling app's --store, reported as people_win_rate_vs_baseline with a 95% interval.",
+)
+_STORE = flags.DEFINE_string("store", "", "With --judge=people: the feedback store the labeling app serves.")
+_PEOPLE_TIMEOUT = flags.DEFINE_float("people_timeout", 3600.0, "With --judge=people: the longest wait (seconds).")
+_LABELS_PER_PAIR = flags.DEFINE_integer(
+    "labels_per_pair", 1, "With --judge=people: people asked per pair (2 or more measures their agreement)."
 )
 flags.mark_flag_as_required("policy")
 
@@ -59,9 +65,20 @@ def _is_saved_model(path):
 
 
 def evaluate(
-    policy, baseline, reward, task_name, prompts_spec, num_prompts, max_new_tokens, max_prompt_tokens, seed, judges=()
+    policy,
+    baseline,
+    reward,
+    task_name,
+    prompts_spec,
+    num_prompts,
+    max_new_tokens,
+    max_prompt_tokens,
+    seed,
+    judges=(),
+    people=None,
 ):
-    """(metrics, sample rows). `judges`: `--judge` specs (`evaluation.load_judge`)."""
+    """(metrics, sample rows). `judges`: `--judge` specs (`evaluation.load_judge`; "people" is `people`'s).
+    `people`: {"store", "timeout", "labels_per_pair"} when people judge too (`human_evaluation.people_judge`)."""
     from rlhf_tf import tasks
     from rlhf_tf.agents.language import evaluation, rl
     from rlhf_tf.data import sources
@@ -82,6 +99,10 @@ def evaluate(
             f"No baseline: give --baseline (the policy's run has no starting policy). Received: {policy}"
         )
     reward_texts = rl.load_reward(reward, task) if reward else None
+    asks_people = "people" in judges
+    judges = [spec for spec in judges if spec != "people"]
+    if asks_people and not (people and people.get("store")):
+        raise UserInputError("--judge=people needs --store: the feedback store the labeling app serves.")
     judge_fns = dict(evaluation.load_judge(spec) for spec in judges)
     if len(judge_fns) < len(judges):
         raise UserInputError(f"Two judges have the same name; name them (name=...). Received: {list(judges)}")
@@ -110,6 +131,15 @@ def evaluate(
             seed=seed,
             num_samples_shown=len(prompts),
         )
+    if asks_people:
+        from rlhf_tf.agents.language import human_evaluation
+
+        texts = [row["prompt"] for row in rows], [row["policy"] for row in rows], [row["baseline"] for row in rows]
+        metrics.update(
+            human_evaluation.people_judge(
+                people["store"], *texts, seed=seed, labels_per_pair=people["labels_per_pair"], timeout=people["timeout"]
+            )
+        )
     return metrics, rows
 
 
@@ -130,6 +160,7 @@ def main(argv):
         _MAX_PROMPT_TOKENS.value or tasks.prompt_tokens(_TASK.value if not _PROMPTS.value else "", 32),
         _SEED.value,
         _JUDGE.value,
+        {"store": _STORE.value, "timeout": _PEOPLE_TIMEOUT.value, "labels_per_pair": _LABELS_PER_PAIR.value},
     )
     print(f"policy: {_POLICY.value}\nbaseline: {baseline}\nreward: {reward or '(none)'}")
     for name in sorted(metrics):
