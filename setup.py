@@ -27,6 +27,8 @@ INSTALL_REQUIRES = [
     # The labeling app (rlhf-tf label-server): Flask, served by waitress.
     "flask>=3.0",
     "waitress>=3.0",
+    # Its labeling guidelines are markdown, rendered with raw HTML escaped.
+    "markdown-it-py>=3.0",
 ]
 
 EXTRAS_REQUIRE = {

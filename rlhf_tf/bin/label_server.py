@@ -24,6 +24,9 @@ _PORT = flags.DEFINE_integer("port", 8080, "Port to listen on.")
 _THREADS = flags.DEFINE_integer("threads", 8, "Server threads (requests answered at once).")
 _ADD_LABELER = flags.DEFINE_string("add_labeler", None, "Create a labeler of this name, print their login link, exit.")
 _ADMIN = flags.DEFINE_bool("admin", False, "With --add_labeler: the labeler may see the admin page.")
+_GUIDELINES = flags.DEFINE_string(
+    "guidelines", None, "A markdown file of labeling guidelines, shown above every item (also editable on /admin)."
+)
 _REVOKE = flags.DEFINE_string("revoke", None, "Revoke this labeler's token (their next request is refused), exit.")
 _ROTATE = flags.DEFINE_string(
     "rotate", None, "Give this labeler a new token (the old one stops), print the link, exit."
@@ -45,6 +48,17 @@ def main(argv):
     from rlhf_tf.feedback import labeling_app
     from rlhf_tf.feedback import store as store_lib
 
+    if _GUIDELINES.value:
+        try:
+            with open(_GUIDELINES.value, encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as error:
+            raise store_lib.UserInputError(
+                f"Cannot read the guidelines ({error}). Received: {_GUIDELINES.value}"
+            ) from None
+        with store_lib.FeedbackStore(_STORE.value) as store:
+            store.set_guidelines(text)
+        print(f"Guidelines set from {_GUIDELINES.value}.")
     if _ADD_LABELER.value or _ROTATE.value or _REVOKE.value:
         with store_lib.FeedbackStore(_STORE.value) as store:
             if _REVOKE.value:

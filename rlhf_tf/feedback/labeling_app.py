@@ -38,11 +38,13 @@ import threading
 import time
 
 import flask
+import markupsafe
 import numpy as np
 import waitress
 from werkzeug import exceptions
 
 from rlhf_tf.envs import render
+from rlhf_tf.feedback import presentation
 from rlhf_tf.feedback import store as store_lib
 
 COOKIE = "rlhf_tf_labeler"
@@ -220,8 +222,12 @@ def _add_labeling_pages(app, stores, labelers):
         labeler = labelers.current()
         if labeler is None:
             return flask.render_template("login.html", title="Sign in", labeler=None), 401
-        item = stores.get().lease_next(labeler["name"])
+        store = stores.get()
+        item = store.lease_next(labeler["name"])
         shown_at = f"{time.time():.3f}"
+        marked = None
+        if item is not None and item.kind == "comparison" and presentation.worth_marking(*item.candidates):
+            marked = presentation.differences(*item.candidates)
         return flask.render_template(
             "item.html",
             title="Label",
@@ -233,6 +239,9 @@ def _add_labeling_pages(app, stores, labelers):
             ticket=labelers.ticket_for(labeler["token"], item.id, shown_at) if item is not None else "",
             stats=labelers.stats(labeler["name"]),
             message=MESSAGES.get(flask.request.args.get("message", ""), ""),
+            turns=presentation.turns(item.prompt) if item is not None and item.prompt else [],
+            marked=marked,
+            guidelines=markupsafe.Markup(presentation.guidelines_html(store.guidelines())),
         )
 
     @app.post("/answer")
@@ -314,6 +323,7 @@ def _add_clips_and_admin(app, stores, labelers):
             rows=admin_rows(store),
             totals={**store.counts(), "pending": store.pending_count()},
             people=store.labeler_status(),
+            guidelines_text=store.guidelines(),
             csrf=labelers.csrf_for(labeler["token"]),
             new_link=new_link,
             now=time.time(),
@@ -322,6 +332,16 @@ def _add_clips_and_admin(app, stores, labelers):
     @app.get("/admin")
     def admin():
         return admin_page(require_admin())
+
+    @app.post("/admin/guidelines")
+    def set_guidelines():
+        labeler = require_admin()
+        labelers.check_csrf(labeler)
+        try:
+            stores.get().set_guidelines(flask.request.form.get("guidelines", ""))
+        except store_lib.UserInputError as error:
+            flask.abort(400, str(error))
+        return flask.redirect("/admin")
 
     @app.post("/admin/revoke")
     def revoke():

@@ -309,6 +309,22 @@ class FeedbackStore:
             cursor.execute("INSERT INTO settings (name, value) VALUES ('server_secret', ?)", (secret,))
             return secret
 
+    def guidelines(self):
+        """The project's labeling guidelines (markdown; "" until set)."""
+        row = self._connection.execute("SELECT value FROM settings WHERE name = 'guidelines'").fetchone()
+        return bytes(row["value"]).decode("utf-8") if row is not None else ""
+
+    def set_guidelines(self, markdown_text):
+        """Sets the guidelines every labeling page shows (markdown)."""
+        if not isinstance(markdown_text, str) or len(markdown_text) > 100_000:
+            raise UserInputError("Guidelines are text of at most 100,000 characters.")
+        with self._write() as cursor:
+            cursor.execute(
+                "INSERT INTO settings (name, value) VALUES ('guidelines', ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (markdown_text.encode("utf-8"),),
+            )
+
     def add_labeler(self, name, admin=False, days=None):
         """Creates a labeler and returns their access token (shown once; only its SHA-256 is stored), valid for
         `days` (None: until revoked).

@@ -309,3 +309,32 @@ def test_admins_revoke_and_rotate_from_the_admin_page(setup):
     assert lead.post("/admin/revoke", data={"name": "ann", "csrf": _csrf(page)}).status_code == 302
     assert ann.get("/").status_code == 401
     assert "<td>ann</td><td>labeler</td>\n<td>revoked</td>" in lead.get("/admin").get_data(as_text=True)
+
+
+def test_pages_show_guidelines_chat_turns_and_what_differs(tmp_path):
+    path = tmp_path / "feedback.sqlite"
+    long_a = "The motor is strong and the jug is easy to clean, and it crushes ice in seconds every single time."
+    long_b = "The motor is weak and the jug is easy to clean, and it crushes ice in minutes every single time."
+    with store_lib.FeedbackStore(path) as store:
+        token, lead = store.add_labeler("ann"), store.add_labeler("lead", admin=True)
+        store.add_items(
+            [
+                store_lib.Item(
+                    "comparison",
+                    (long_a, long_b),
+                    prompt="\n\nSystem: Facts: opens at 8.\n\nHuman: When do you open?\n\nAssistant:",
+                )
+            ]
+        )
+    app = labeling_app.create_app(path)
+    admin = _client(app, lead)
+    csrf = _csrf(admin.get("/admin").get_data(as_text=True))
+    guidelines = "# How to judge\n\n- prefer **correct** facts\n- <script>alert(1)</script>"
+    assert admin.post("/admin/guidelines", data={"guidelines": guidelines, "csrf": csrf}).status_code == 302
+    page = _client(app, token).get("/").get_data(as_text=True)
+    assert "<h1>How to judge</h1>" in page and "<strong>correct</strong>" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert '<div class="turn context"><span class="role">context</span>' in page
+    assert '<div class="turn person"><span class="role">person</span>' in page and "When do you open?" in page
+    assert "<mark>strong</mark>" in page and "<mark>weak</mark>" in page and "<mark>minutes</mark>" in page
+    assert "<mark>The" not in page  # what both say is left plain
