@@ -70,13 +70,30 @@ def main(argv):
         hint = f" Did you mean `{close[0]}`?" if close else ""
         print(f"rlhf-tf: unknown subcommand `{name}`.{hint} Run `rlhf-tf --help` for the list.", file=sys.stderr)
         return 2
-    if not any(arg in ("-h", "-?", "--help", "--helpfull", "--helpshort", "--helpxml") for arg in argv[1:]):
-        from rlhf_tf.bin import console
+    from rlhf_tf.bin import console
 
-        console.install(argv[1:])  # before TensorFlow starts: its C++ start-up lines go to the log, not the screen
+    console.install(argv[1:])  # before TensorFlow starts: its C++ start-up lines go to the log, not the screen
     module = importlib.import_module(f"rlhf_tf.bin.{name.replace('-', '_')}")
+    if "--helpshort" in argv[1:]:
+        print(helpshort(name, module))
+        return 0
     module.run(argv=[f"rlhf-tf {name}", *argv[1:]])
     return 0
+
+
+def helpshort(name, module):
+    """The subcommand's own flags (its module's and the shared flag modules it uses), grouped by module: absl's
+    --helpshort lists only the main module's, which under this dispatcher is the dispatcher."""
+    from absl import flags
+
+    shared = [sys.modules[shared] for shared in ("rlhf_tf.bin.rl_flags", "rlhf_tf.bin.common") if shared in sys.modules]
+    sections = [f"usage: rlhf-tf {name} [--flag=value ...]", (module.__doc__ or "").strip(), ""]
+    for source in [module, *shared]:
+        text = flags.FLAGS.module_help(source)
+        if text.strip():
+            sections.append(text)
+    sections.append("\n(--helpfull lists every flag, absl's and TensorFlow's too.)")
+    return "\n".join(sections)
 
 
 def run():

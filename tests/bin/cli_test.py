@@ -88,3 +88,11 @@ def test_commands_size_their_pipelines_for_the_task_unless_told(tmp_path):
     pipeline = "(config.pipeline.seq_len, config.pipeline.max_prompt_tokens, config.pipeline.buckets)"
     assert _configured("sft", out, "--task=dialogue", read=pipeline) == "(128, 80, ())"
     assert _configured("dpo", out, "--policy=p", "--data=d", "--task=dialogue", read=pipeline) == "(128, 80, (128,))"
+
+
+def test_helpshort_lists_the_subcommands_own_flags():
+    result = _cli("ppo", "--helpshort")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "rlhf_tf.bin.ppo:" in result.stdout and "--clip_range" in result.stdout
+    assert "--frontier_prompts" in result.stdout and "--output_dir" in result.stdout  # shared RL and common flags
+    assert "--xla_" not in result.stdout and result.stderr == ""  # not every library's flags; a quiet console
