@@ -46,7 +46,7 @@ def _labeler(url, token, wanted, timings, outcomes, errors):
     cookies = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies), _NoRedirect)
 
-    def call(path, data=None):
+    def call(path, data=None, timed=True):
         started = time.perf_counter()
         body = urllib.parse.urlencode(data).encode() if data is not None else None
         try:
@@ -54,10 +54,13 @@ def _labeler(url, token, wanted, timings, outcomes, errors):
             status, text, location = response.status, response.read().decode(), ""
         except urllib.error.HTTPError as error:  # 3xx (redirects are not followed) and 4xx/5xx
             status, text, location = error.code, error.read().decode(), error.headers.get("Location", "")
-        timings["post" if data is not None else "get"].append(time.perf_counter() - started)
+        if timed:
+            timings["post" if data is not None else "get"].append(time.perf_counter() - started)
         return status, text, location
 
-    call(f"/login?token={token}")
+    _, link, _ = call(f"/login?token={token}", timed=False)
+    nonce = re.search(r'name="nonce" value="([^"]+)"', link).group(1)
+    call("/login", {"token": token, "nonce": nonce}, timed=False)
     answered = 0
     while answered < wanted:
         status, page, _ = call("/")
@@ -82,7 +85,9 @@ def _labeler(url, token, wanted, timings, outcomes, errors):
 def _admin(url, token, timings, errors, running):
     """An admin loading the admin page every half second while the labelers work."""
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-    opener.open(f"{url}/login?token={token}", timeout=60).read()
+    link = opener.open(f"{url}/login?token={token}", timeout=60).read().decode()
+    nonce = re.search(r'name="nonce" value="([^"]+)"', link).group(1)
+    opener.open(f"{url}/login", data=urllib.parse.urlencode({"token": token, "nonce": nonce}).encode(), timeout=60)
     while running.is_set():
         started = time.perf_counter()
         try:

@@ -82,6 +82,8 @@ def main():
             for _ in range(100):
                 try:
                     page.goto(f"http://127.0.0.1:{port}/login?token={token}")
+                    with page.expect_navigation():
+                        page.click("#sign-in")
                     break
                 except Exception:  # the server is still starting
                     time.sleep(0.2)

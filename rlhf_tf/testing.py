@@ -130,6 +130,21 @@ def tiny_causal_lm(vocabulary_size, seed=0, hidden_dim=16, num_layers=1, max_seq
     return keras_hub.models.GPT2CausalLM(backbone=backbone, preprocessor=None)
 
 
+def sign_in(client, token):
+    """Signs a Flask test client of the labeling app in as a person does: the login link, then its button."""
+    link = client.get(f"/login?token={token}")
+    nonce = re.search(r'name="nonce" value="([^"]+)"', link.get_data(as_text=True))
+    if nonce is None:
+        return link  # an unknown token: the 401 page
+    return client.post("/login", data={"token": token, "nonce": nonce.group(1)})
+
+
+def answer_form(page):
+    """The hidden fields an item page's answer form posts: the item, the CSRF token, when it was shown, the ticket."""
+    hidden = dict(re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', page))
+    return {name: hidden[name] for name in ("item_id", "csrf", "shown_at", "ticket")}
+
+
 @contextlib.contextmanager
 def person_answering_by_gold(store_path, name="ann"):
     """A scripted person labelling through the labeling app's HTTP interface while the block runs: they answer
@@ -143,7 +158,7 @@ def person_answering_by_gold(store_path, name="ann"):
 
     def answer():
         client = labeling_app.create_app(store_path).test_client()
-        client.get(f"/login?token={token}")
+        sign_in(client, token)
         while not stop.is_set():
             page = client.get("/").get_data(as_text=True)
             found = re.search(r'name="item_id" value="(\d+)"', page)
@@ -152,9 +167,8 @@ def person_answering_by_gold(store_path, name="ann"):
                 continue
             with store_lib.FeedbackStore(store_path) as store:
                 gold = store.item(int(found.group(1))).metadata["gold_preferred"]
-            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
             choice = "tie" if gold is None else ("left", "right")[gold]
-            response = client.post("/answer", data={"item_id": found.group(1), "choice": choice, "csrf": csrf})
+            response = client.post("/answer", data={**answer_form(page), "choice": choice})
             if response.status_code != 302:
                 state["errors"].append(response.get_data(as_text=True))
             state["answered"] += 1

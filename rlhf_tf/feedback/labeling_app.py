@@ -8,8 +8,8 @@ page shows how many items remain and the labeler's own rate.
 
 Safety, by construction:
 - every labeler has a token (`rlhf-tf label-server --add_labeler=NAME`); only its SHA-256 is stored; nothing but
-  the login page is served without one. The token travels once in the login link and then lives in an HttpOnly,
-  SameSite=Strict cookie;
+  the login page is served without one. The token travels once in the login link, whose page signs in with a
+  button (a link from another site signs no one in), and then lives in an HttpOnly, SameSite=Strict cookie;
 - every form carries a CSRF token (an HMAC of the labeler's token hash under the server's secret), checked on every
   POST; SameSite=Strict cookies are the second line;
 - every text a model or person wrote is rendered by Jinja2 with autoescaping on, never marked safe, and the pages
@@ -34,6 +34,7 @@ import hashlib
 import hmac
 import io
 import os
+import secrets
 import threading
 import time
 
@@ -49,6 +50,7 @@ from rlhf_tf.feedback import store as store_lib
 
 COOKIE = "rlhf_tf_labeler"
 COOKIE_SECONDS = 30 * 24 * 3600
+LOGIN_NONCE = "rlhf_tf_login"
 MAX_REQUEST_BYTES = 64 * 1024
 MAX_ANSWER_SECONDS = 24 * 3600.0
 MESSAGES = {
@@ -172,6 +174,11 @@ def _add_safety(app):
         return flask.Response("500: the server failed on this request; it is logged.\n", 500, mimetype="text/plain")
 
 
+def _secure():
+    """Whether cookies get the Secure flag: behind a TLS proxy (`create_served_app`) or on an https request."""
+    return bool(flask.current_app.config.get("RLHF_TF_SECURE_COOKIE")) or flask.request.is_secure
+
+
 def _parse_choice(item):
     """The store choice a submitted form gives for `item` (a 400 for anything else)."""
     value = flask.request.form.get("choice", "")
@@ -197,16 +204,35 @@ def _add_labeling_pages(app, stores, labelers):
     """Login, the item page, answering and undoing."""
 
     @app.get("/login")
-    def login():
+    def login_page():
+        # A link signs no one in: it shows a button that posts the token back with a nonce also set as a
+        # SameSite=Strict cookie, which a form on another site cannot send (no login CSRF).
         token = flask.request.args.get("token", "")
         found = stores.get().labeler_for_token(token)
         if found is None:
             return flask.render_template("login.html", title="Sign in", labeler=None), 401
+        nonce = secrets.token_urlsafe(16)
+        page = flask.render_template(
+            "login.html", title="Sign in", labeler=None, name=found[0], token=token, nonce=nonce
+        )
+        response = flask.make_response(page)
+        response.set_cookie(LOGIN_NONCE, nonce, httponly=True, samesite="Strict", max_age=600, secure=_secure())
+        return response
+
+    @app.post("/login")
+    def login():
+        token = flask.request.form.get("token", "")
+        nonce = flask.request.cookies.get(LOGIN_NONCE, "")
+        if not nonce or not hmac.compare_digest(nonce, flask.request.form.get("nonce", "")):
+            flask.abort(403, "Sign in from your login link (open it again), not from another site's form.")
+        found = stores.get().labeler_for_token(token)
+        if found is None:
+            return flask.render_template("login.html", title="Sign in", labeler=None), 401
         response = flask.redirect("/")
-        secure = bool(flask.current_app.config.get("RLHF_TF_SECURE_COOKIE")) or flask.request.is_secure
         # The cookie lives no longer than the token (the server checks expiry and revocation on every request).
         lifetime = COOKIE_SECONDS if found[2] is None else max(0, min(COOKIE_SECONDS, int(found[2] - time.time())))
-        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=lifetime, secure=secure)
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", max_age=lifetime, secure=_secure())
+        response.delete_cookie(LOGIN_NONCE, httponly=True, samesite="Strict")
         return response
 
     @app.post("/logout")

@@ -64,6 +64,8 @@ def test_a_labeler_answers_with_the_keyboard_and_undoes(server, browser):
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     page.goto(f"{url}/login?token={tokens['ann']}")
+    with page.expect_navigation():
+        page.click("#sign-in")
     # The hostile response shows as text; nothing of it runs or loads.
     assert HOSTILE in page.inner_text("#candidate-0")
     assert page.locator("#candidate-0 img, #candidate-0 script").count() == 0
@@ -83,6 +85,8 @@ def test_a_labeler_answers_with_the_keyboard_and_undoes(server, browser):
     assert choices == [{"preferred": 1}, {"preferred": 0}, {"tie": True}, {"preferred": 1}]
     admin = browser.new_page()
     admin.goto(f"{url}/login?token={tokens['lead']}")
+    with admin.expect_navigation():
+        admin.click("#sign-in")
     admin.goto(f"{url}/admin")
     assert "ann" in admin.inner_text("#labelers")
     _screenshot(admin, "admin.png")

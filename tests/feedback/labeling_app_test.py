@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from rlhf_tf import testing
 from rlhf_tf.feedback import labeling_app
 from rlhf_tf.feedback import store as store_lib
 
@@ -37,7 +38,7 @@ def setup(tmp_path):
 
 def _client(app, token):
     client = app.test_client()
-    response = client.get(f"/login?token={token}")
+    response = testing.sign_in(client, token)
     assert response.status_code == 302
     return client
 
@@ -265,11 +266,12 @@ def test_serving_beyond_this_machine_needs_tls_in_front_or_a_trusted_network(tmp
     path = tmp_path / "feedback.sqlite"
     with store_lib.FeedbackStore(path) as store:
         token = store.add_labeler("ann")
-    plain = labeling_app.create_served_app(path).test_client().get(f"/login?token={token}")
-    assert "Secure" not in plain.headers["Set-Cookie"]
-    proxied = labeling_app.create_served_app(path, behind_proxy=True).test_client()
-    response = proxied.get(f"/login?token={token}", headers={"X-Forwarded-Proto": "https"})
-    assert "Secure" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
+    plain = testing.sign_in(labeling_app.create_served_app(path).test_client(), token)
+    cookies = plain.headers.getlist("Set-Cookie")
+    assert any(c.startswith(labeling_app.COOKIE) and "Secure" not in c for c in cookies)
+    proxied = testing.sign_in(labeling_app.create_served_app(path, behind_proxy=True).test_client(), token)
+    cookies = proxied.headers.getlist("Set-Cookie")
+    assert any(c.startswith(labeling_app.COOKIE) and "Secure" in c and "HttpOnly" in c for c in cookies)
 
 
 def test_tokens_can_be_revoked_rotated_expired_and_signed_out(setup):
@@ -338,3 +340,16 @@ def test_pages_show_guidelines_chat_turns_and_what_differs(tmp_path):
     assert '<div class="turn person"><span class="role">person</span>' in page and "When do you open?" in page
     assert "<mark>strong</mark>" in page and "<mark>weak</mark>" in page and "<mark>minutes</mark>" in page
     assert "<mark>The" not in page  # what both say is left plain
+
+
+def test_a_login_link_signs_in_only_through_its_own_button(setup):
+    _, app, tokens = setup
+    client = app.test_client()
+    page = client.get(f"/login?token={tokens['ann']}")
+    assert page.status_code == 200 and "Sign in to label as <b>ann</b>" in page.get_data(as_text=True)
+    assert client.get("/").status_code == 401  # following a link (from anywhere) signs no one in
+    # Another site's form posting an attacker's token: no nonce cookie comes with it (SameSite=Strict).
+    elsewhere = app.test_client()
+    forged = elsewhere.post("/login", data={"token": tokens["bob"], "nonce": "guess"})
+    assert forged.status_code == 403 and elsewhere.get("/").status_code == 401
+    assert testing.sign_in(client, tokens["ann"]).status_code == 302 and client.get("/").status_code == 200

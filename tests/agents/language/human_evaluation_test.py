@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from rlhf_tf import tasks
+from rlhf_tf import tasks, testing
 from rlhf_tf.agents.language import human_evaluation, text_metrics
 from rlhf_tf.feedback import labeling_app
 from rlhf_tf.feedback import store as store_lib
@@ -16,15 +16,15 @@ from rlhf_tf.feedback import store as store_lib
 def _person(app, token, gold, stop, answered):
     """A scripted labeler in the app who prefers what the gold scorer prefers (a tie when it scores both alike)."""
     client = app.test_client()
-    client.get(f"/login?token={token}")
+    testing.sign_in(client, token)
     while not stop.is_set():
         page = client.get("/").get_data(as_text=True)
         if 'id="empty"' in page:
             stop.wait(0.05)
             continue
-        prompt = html.unescape(re.search(r'<pre id="prompt">(.*?)</pre>', page, re.DOTALL).group(1))
+        prompt = html.unescape(re.search(r'<pre id="prompt"[^>]*>(.*?)</pre>', page, re.DOTALL).group(1))
         first, second = (
-            html.unescape(text) for text in re.findall(r'<pre class="response">(.*?)</pre>', page, re.DOTALL)
+            html.unescape(text) for text in re.findall(r'<pre class="response"[^>]*>(.*?)</pre>', page, re.DOTALL)
         )
         scores = gold([prompt, prompt], [first, second])
         choice = "tie" if scores[0] == scores[1] else ("left" if scores[0] > scores[1] else "right")
