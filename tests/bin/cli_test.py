@@ -59,35 +59,38 @@ def test_compute_dtype_on_a_command_without_it_is_refused(tmp_path):
     assert not (tmp_path / "sft").exists()
 
 
-def _configured(module, *arguments, read):
-    """`read(config_from_flags())` of binary `module` parsed with `arguments`, in a fresh process."""
+def _configured(module, runs, read):
+    """`read(config_from_flags())` of binary `module` for each argument list of `runs`, in one fresh process."""
     code = (
-        "import sys\n"
+        "import sys, json\n"
         "from absl import flags\n"
         f"from rlhf_tf.bin import {module} as binary\n"
-        "flags.FLAGS(sys.argv)\n"
-        f"config = binary.config_from_flags()\n"
-        f"print({read})\n"
+        f"for arguments in json.loads(sys.argv[1]):\n"
+        "    flags.FLAGS.unparse_flags()\n"
+        "    flags.FLAGS(['x', *arguments])\n"
+        "    config = binary.config_from_flags()\n"
+        f"    print({read})\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, *arguments], capture_output=True, text=True, timeout=300)
+    import json
+
+    result = subprocess.run([sys.executable, "-c", code, json.dumps(runs)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout.strip().splitlines()[-1]
+    return result.stdout.strip().splitlines()[-len(runs) :]
 
 
 def test_commands_size_their_pipelines_for_the_task_unless_told(tmp_path):
     out = f"--output_dir={tmp_path}"
-    rollout = "config.rollouts.max_prompt_tokens"
-    # dialogue's facts and conversation need 80 prompt tokens (reviews keeps the defaults: 32, SFT 64, DPO 96).
-    assert _configured("ppo", out, "--policy=p", "--reward=gold", "--task=dialogue", read=rollout) == "80"
-    assert (
-        _configured(
-            "ppo", out, "--policy=p", "--reward=gold", "--task=dialogue", "--max_prompt_tokens=40", read=rollout
-        )
-        == "40"
-    )
+    rl = [out, "--policy=p", "--reward=gold"]
+    # dialogue's facts and conversation need 80 prompt tokens; reviews keeps the defaults (32, SFT 64, DPO 96).
+    runs = [rl, [*rl, "--task=dialogue"], [*rl, "--task=dialogue", "--max_prompt_tokens=40"]]
+    assert _configured("ppo", runs, read="config.rollouts.max_prompt_tokens") == ["32", "80", "40"]
     pipeline = "(config.pipeline.seq_len, config.pipeline.max_prompt_tokens, config.pipeline.buckets)"
-    assert _configured("sft", out, "--task=dialogue", read=pipeline) == "(128, 80, ())"
-    assert _configured("dpo", out, "--policy=p", "--data=d", "--task=dialogue", read=pipeline) == "(128, 80, (128,))"
+    assert _configured("sft", [[out, "--task=dialogue"]], read=pipeline) == ["(128, 80, ())"]
+    dpo = [out, "--policy=p", "--data=d"]
+    assert _configured("dpo", [dpo, [*dpo, "--task=dialogue"]], read=pipeline) == [
+        "(96, 32, (96,))",
+        "(128, 80, (128,))",
+    ]
 
 
 def test_helpshort_lists_the_subcommands_own_flags():
