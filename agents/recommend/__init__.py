@@ -1,0 +1,1 @@
+"""Recommendation from human feedback: TF-Agents bandits on a learned reward, and off-policy evaluation."""

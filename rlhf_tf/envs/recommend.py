@@ -1,0 +1,142 @@
+"""A simulated user population for recommendation from human feedback (`--task=recommend`).
+
+A catalogue of items with features people can see (genre, price, popularity, freshness) and users with tastes
+they do not state. Each visit has a context the recommender sees (time of day, device, the genres of the user's
+last three items) and a hidden satisfaction utility, used only to evaluate, never given to a learner:
+
+    satisfaction(user, item, context) = taste[user] . genre[item] + novelty[user] x freshness[item]
+                                        - thrift[user] x price[item] + evening boost for long items
+                                        - fatigue x (times the item's genre is in the recent history)
+
+People's feedback is what they would really give, with its distortions:
+- clicks on a slate of k items: position k is looked at with probability `examination[k]` (position bias), and a
+  looked-at item is clicked with probability sigmoid(2 x satisfaction + 1.5 x popularity - 1) (popular items draw
+  clicks beyond how much they satisfy: a click is not satisfaction);
+- 1-5 ratings of an item consumed: 3 for a typical item, 2 points per unit of satisfaction, plus noise, rounded
+  onto the scale;
+- a choice between two slates ("which list would you rather get?"): Bradley-Terry on the slates'
+  position-discounted satisfaction.
+
+Deterministic in its seed; `World.visit(rng)` draws (user, context), `contexts` featurises them.
+"""
+
+import dataclasses
+
+import numpy as np
+
+GENRES = ("drama", "comedy", "thriller", "documentary", "animation", "romance", "sci-fi", "news")
+TIMES = ("morning", "afternoon", "evening", "night")
+DEVICES = ("phone", "desktop")
+HISTORY = 3
+FATIGUE = 0.35
+
+
+@dataclasses.dataclass(frozen=True)
+class World:
+    """The catalogue and the population (arrays; see the module docstring)."""
+
+    genre: np.ndarray  # [items] genre index
+    price: np.ndarray  # [items] in [0, 1]
+    popularity: np.ndarray  # [items] in [0, 1] (Zipf-like)
+    freshness: np.ndarray  # [items] in [0, 1]
+    long: np.ndarray  # [items] bool: long-form items, better in the evening
+    taste: np.ndarray  # [users, genres]
+    novelty: np.ndarray  # [users]
+    thrift: np.ndarray  # [users]
+    examination: np.ndarray  # [slate positions] probability a position is looked at
+
+    @property
+    def num_items(self):
+        return len(self.genre)
+
+    @property
+    def num_users(self):
+        return len(self.taste)
+
+    def item_features(self):
+        """[items, genres + 3] what a recommender may know of each item: genre one-hot, price, popularity,
+        freshness."""
+        one_hot = np.eye(len(GENRES), dtype=np.float32)[self.genre]
+        rest = np.stack([self.price, self.popularity, self.freshness], axis=1).astype(np.float32)
+        return np.concatenate([one_hot, rest], axis=1)
+
+    def visit(self, rng):
+        """(user, time, device, history) of one visit: history the genres of the user's last HISTORY items."""
+        user = int(rng.integers(self.num_users))
+        liked = self.taste[user] / self.taste[user].sum()
+        history = tuple(int(g) for g in rng.choice(len(GENRES), size=HISTORY, p=liked))
+        return user, int(rng.integers(len(TIMES))), int(rng.integers(len(DEVICES))), history
+
+    def satisfaction(self, user, time, history, items):
+        """[len(items)] the hidden utility of each item for this visit (see the module docstring)."""
+        items = np.asarray(items)
+        genre = self.genre[items]
+        value = self.taste[user, genre] * 2.0 - 1.0
+        value = value + self.novelty[user] * self.freshness[items] - self.thrift[user] * self.price[items]
+        if TIMES[time] == "evening":
+            value = value + 0.3 * self.long[items]
+        repeats = np.array([sum(g == h for h in history) for g in genre])
+        return value - FATIGUE * repeats
+
+
+def make_world(seed=0, num_items=200, num_users=500, slate_size=5):
+    rng = np.random.default_rng(seed)
+    ranks = rng.permutation(num_items) + 1
+    popularity = (1.0 / ranks) ** 0.6
+    return World(
+        genre=rng.integers(len(GENRES), size=num_items),
+        price=rng.uniform(size=num_items),
+        popularity=popularity / popularity.max(),
+        freshness=rng.uniform(size=num_items),
+        long=rng.uniform(size=num_items) < 0.3,
+        taste=rng.dirichlet(np.full(len(GENRES), 0.5), size=num_users),
+        novelty=rng.uniform(0.0, 0.6, size=num_users),
+        thrift=rng.uniform(0.0, 0.8, size=num_users),
+        examination=1.0 / (1.0 + np.arange(slate_size)) ** 0.8,
+    )
+
+
+def contexts(world, visits):
+    """[visits, genres + times + devices] what a recommender sees of each visit: the recent genres (counts), the
+    time of day and the device, one-hot."""
+    rows = []
+    for _, time, device, history in visits:
+        recent = np.bincount(history, minlength=len(GENRES)).astype(np.float32)
+        rows.append(np.concatenate([recent, np.eye(len(TIMES))[time], np.eye(len(DEVICES))[device]]))
+    return np.asarray(rows, np.float32)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def clicks(world, visit, slate, rng):
+    """[len(slate)] 0/1 clicks on a slate shown in order (position-biased, popularity-drawn)."""
+    user, time, _, history = visit
+    slate = np.asarray(slate)
+    looked = rng.uniform(size=len(slate)) < world.examination[: len(slate)]
+    attraction = _sigmoid(2.0 * world.satisfaction(user, time, history, slate) + 1.5 * world.popularity[slate] - 1.0)
+    return (looked & (rng.uniform(size=len(slate)) < attraction)).astype(np.int32)
+
+
+RATING_CENTER = -0.9  # the median satisfaction of an item picked at random: what people rate 3
+
+
+def rating(world, visit, item, rng, noise=0.75):
+    """A 1-5 rating of one consumed item: 3 for the typical item, 2 points per unit of satisfaction, and `noise`
+    rating points of a person's inconsistency."""
+    user, time, _, history = visit
+    value = world.satisfaction(user, time, history, [item])[0]
+    return int(np.clip(np.round(3.0 + 2.0 * (value - RATING_CENTER) + rng.normal(0.0, noise)), 1, 5))
+
+
+def slate_value(world, visit, slate):
+    """Position-discounted satisfaction of a slate (what people weigh when they compare two lists)."""
+    user, time, _, history = visit
+    return float(np.sum(world.examination[: len(slate)] * world.satisfaction(user, time, history, slate)))
+
+
+def slate_choice(world, visit, first, second, rng, temperature=0.5):
+    """0 when the person prefers `first`, 1 for `second` (Bradley-Terry on `slate_value`)."""
+    gap = (slate_value(world, visit, second) - slate_value(world, visit, first)) / temperature
+    return int(rng.uniform() < _sigmoid(gap))
