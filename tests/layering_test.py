@@ -1,4 +1,4 @@
-"""Imports point one way: core <- reward <- agents (language and control rooms, recipes above both) <- bin
+"""Imports point one way: core <- reward <- agents (language, control and recommend rooms, recipes above them) <- bin
 (ARCHITECTURE.md)."""
 
 import ast
@@ -14,6 +14,10 @@ RULES = [
     ("reward", ("rlhf_tf.agents", "rlhf_tf.bin")),
     ("agents/language", ("rlhf_tf.agents.control", "rlhf_tf.agents.recipes", "rlhf_tf.bin")),
     ("agents/control", ("rlhf_tf.agents.language", "rlhf_tf.agents.recipes", "rlhf_tf.bin")),
+    (
+        "agents/recommend",
+        ("rlhf_tf.agents.language", "rlhf_tf.agents.control", "rlhf_tf.agents.recipes", "rlhf_tf.bin"),
+    ),
     ("agents/recipes", ("rlhf_tf.bin",)),
     ("agents", ("rlhf_tf.bin",)),
 ]
@@ -49,7 +53,7 @@ def test_imports_point_one_way():
 def test_every_package_folder_is_covered_by_a_rule():
     """A new room under agents/ gets its own rule (the catch-all "agents" rule only forbids the binaries)."""
     rooms = {path.parent.name for path in (ROOT / "agents").glob("*/__init__.py")}
-    assert rooms == {"language", "control", "recipes"}, rooms
+    assert rooms == {"language", "control", "recommend", "recipes"}, rooms
 
 
 def test_a_planted_import_in_a_forbidden_direction_fails(tmp_path):

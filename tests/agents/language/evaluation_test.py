@@ -51,9 +51,10 @@ def test_judge_reports_diversity_length_control_and_further_judges(tmp_path, mon
     name, vowels = evaluation.load_judge("my_judges:vowels")
     metrics, rows = evaluation.judge(prompts, policy, baseline, judges={name: vowels})
     assert metrics["unique_responses"] == 0.5 and metrics["baseline_unique_responses"] == 0.5
-    assert metrics["distinct_1"] == pytest.approx(4 / 7) and metrics["baseline_distinct_1"] == pytest.approx(3 / 4)
-    # vowels: policy 4, 4, 3, 0; baseline 1, 2, 1, 1
-    assert metrics["judge_vowels_score"] == pytest.approx(11 / 4) and metrics["baseline_judge_vowels_score"] == 1.25
+    # words: good one good one fine too x (5 of 7 distinct); bad worse bad meh (3 of 4)
+    assert metrics["distinct_1"] == pytest.approx(5 / 7) and metrics["baseline_distinct_1"] == pytest.approx(3 / 4)
+    # vowels: policy 4, 4, 4, 0; baseline 1, 2, 1, 1
+    assert metrics["judge_vowels_score"] == pytest.approx(12 / 4) and metrics["baseline_judge_vowels_score"] == 1.25
     assert metrics["win_rate_vs_baseline_judge_vowels"] == 0.75 and rows[3]["baseline_judge_vowels"] == 1.0
     assert 0.0 < metrics["length_controlled_win_rate_vs_baseline_judge_vowels"] < 1.0
     assert evaluation.public_name("baseline_distinct_2") == "sft_distinct_2"
