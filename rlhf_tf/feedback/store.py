@@ -33,7 +33,7 @@ from rlhf_tf.feedback.items import (  # noqa: F401  (the store's types, importab
     record_item_id,
     validate_choice,
 )
-from rlhf_tf.feedback.schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
+from rlhf_tf.feedback.schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION, TRIGGERS
 
 # Items that still want a (non-skip) label (the partial index `items_open`), and those of them that the labeler
 # bound to `?` has not answered (the labels' (item_id, labeler) key).
@@ -80,6 +80,8 @@ class FeedbackStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     cursor.execute(statement)
+            for statement in TRIGGERS:
+                cursor.execute(statement)
             cursor.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self):
@@ -222,14 +224,18 @@ class FeedbackStore:
 
     def pending_count(self, labeler=None, source=None, kind=None):
         """How many items still want labels (from `labeler`, when given: less those they answered), of `source`
-        and `kind` when given. Counted on the open-items index, without reading the items."""
+        and `kind` when given. Without `source` and `kind` the total is the store's running count (kept by triggers
+        as items and answers come and go); with them, a count of the open-items index."""
         clauses, parameters = [_OPEN], []
         for column, value in (("source", source), ("kind", kind)):
             if value is not None:
                 clauses.append(f"items.{column} = ?")
                 parameters.append(value)
         where = " AND ".join(clauses)
-        total = self._connection.execute(f"SELECT COUNT(*) FROM items WHERE {where}", parameters).fetchone()[0]
+        if source is None and kind is None:  # the store's own count (schema.TRIGGERS), not a count of the index
+            total = self._connection.execute("SELECT value FROM counters WHERE name = 'open_items'").fetchone()[0]
+        else:
+            total = self._connection.execute(f"SELECT COUNT(*) FROM items WHERE {where}", parameters).fetchone()[0]
         if not labeler:
             return total
         answered = self._connection.execute(

@@ -176,3 +176,21 @@ def test_a_version_2_store_gains_the_open_counts_when_opened(tmp_path):
     assert store.pending_count() == 1 and store.next_items("bob")[0].id == 2
     with pytest.raises(ItemAlreadyLabeled):
         store.add_label(1, "bob", {"preferred": 1})
+
+
+def test_the_running_open_count_matches_a_count_of_the_items(tmp_path):
+    store = FeedbackStore(tmp_path / "f.sqlite")
+    ids = store.add_items([_pair(i, labels_wanted=1 + i % 2) for i in range(6)])
+    counted = lambda: store._connection.execute(  # noqa: E731
+        "SELECT COUNT(*) FROM items WHERE labels_given < labels_wanted"
+    ).fetchone()[0]
+    for step, (item, labeler, choice) in enumerate(
+        [(ids[0], "ann", {"preferred": 0}), (ids[1], "ann", {"skip": True}), (ids[1], "bob", {"tie": True})]
+        + [(ids[1], "cat", {"preferred": 1}), (ids[2], "bob", {"preferred": 1})]
+    ):
+        store.add_label(item, labeler, choice)
+        assert store.pending_count() == counted(), step
+    store.undo_last("cat")
+    assert store.pending_count() == counted() == 4  # items 3, 4, 5 and item 1 again
+    reopened = FeedbackStore(tmp_path / "f.sqlite")
+    assert reopened.pending_count() == 4 and reopened.pending_count("bob") == 3  # bob answered item 1
