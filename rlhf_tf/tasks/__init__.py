@@ -57,64 +57,34 @@ def _reviews():
     )
 
 
-def _dialogue():
-    from rlhf_tf.tasks.dialogue import corpus as dialogue_corpus
-    from rlhf_tf.tasks.dialogue import gold as dialogue_gold
-    from rlhf_tf.tasks.dialogue import vocabulary as dialogue_vocabulary
+def _generated(name, **lengths):
+    """A task whose package `rlhf_tf.tasks.<name>` has `corpus`, `gold` (with `metrics`) and `vocabulary` modules."""
+    import importlib
 
+    corpus_, gold_, vocabulary_ = (
+        importlib.import_module(f"rlhf_tf.tasks.{name}.{m}") for m in ("corpus", "gold", "vocabulary")
+    )
     return Task(
-        name="dialogue",
-        demonstrations=lambda count=20_000: dialogue_corpus.demonstrations(count),
-        held_out_demonstrations=lambda count=1000: dialogue_corpus.demonstrations(count, seed=777, held_out=True),
-        training_prompts=lambda count=5000: dialogue_corpus.training_prompts(count),
-        evaluation_prompts=lambda count=1000: dialogue_corpus.evaluation_prompts(count),
-        gold_score=dialogue_gold.score_batch,
-        tokenizer=dialogue_vocabulary.tokenizer,
-        metrics=dialogue_gold.metrics,
-        # Facts, an earlier exchange and the request: at most 70 tokens; replies at most 52.
-        max_prompt_tokens=80,
-        sft_seq_len=128,
+        name=name,
+        demonstrations=lambda count=20_000: corpus_.demonstrations(count),
+        held_out_demonstrations=lambda count=1000: corpus_.demonstrations(count, seed=777, held_out=True),
+        training_prompts=lambda count=5000: corpus_.training_prompts(count),
+        evaluation_prompts=lambda count=1000: corpus_.evaluation_prompts(count),
+        gold_score=gold_.score_batch,
+        tokenizer=vocabulary_.tokenizer,
+        metrics=gold_.metrics,
+        **lengths,
     )
 
 
-def _summarize():
-    from rlhf_tf.tasks.summarize import corpus as summarize_corpus
-    from rlhf_tf.tasks.summarize import gold as summarize_gold
-    from rlhf_tf.tasks.summarize import vocabulary as summarize_vocabulary
-
-    return Task(
-        name="summarize",
-        demonstrations=lambda count=20_000: summarize_corpus.demonstrations(count),
-        held_out_demonstrations=lambda count=1000: summarize_corpus.demonstrations(count, seed=777, held_out=True),
-        training_prompts=lambda count=5000: summarize_corpus.training_prompts(count),
-        evaluation_prompts=lambda count=1000: summarize_corpus.evaluation_prompts(count),
-        gold_score=summarize_gold.score_batch,
-        tokenizer=summarize_vocabulary.tokenizer,
-        metrics=summarize_gold.metrics,
-        # A document of 3-5 short sentences and a line of background: at most 55 tokens; summaries at most 49.
-        max_prompt_tokens=64,
-        sft_seq_len=112,
-    )
-
-
-def _translate():
-    from rlhf_tf.tasks.translate import corpus as translate_corpus
-    from rlhf_tf.tasks.translate import gold as translate_gold
-    from rlhf_tf.tasks.translate import vocabulary as translate_vocabulary
-
-    return Task(
-        name="translate",
-        demonstrations=lambda count=20_000: translate_corpus.demonstrations(count),
-        held_out_demonstrations=lambda count=1000: translate_corpus.demonstrations(count, seed=777, held_out=True),
-        training_prompts=lambda count=5000: translate_corpus.training_prompts(count),
-        evaluation_prompts=lambda count=1000: translate_corpus.evaluation_prompts(count),
-        gold_score=translate_gold.score_batch,
-        tokenizer=translate_vocabulary.tokenizer,
-        metrics=translate_gold.metrics,
-    )
-
-
-TASKS = {"reviews": _reviews, "dialogue": _dialogue, "summarize": _summarize, "translate": _translate}
+TASKS = {
+    "reviews": _reviews,
+    # Facts, an earlier exchange and the request: at most 72 tokens; replies at most 52.
+    "dialogue": lambda: _generated("dialogue", max_prompt_tokens=80, sft_seq_len=128),
+    # A document of 3-5 short sentences and a line of background: at most 55 tokens; summaries at most 49.
+    "summarize": lambda: _generated("summarize", max_prompt_tokens=64, sft_seq_len=112),
+    "translate": lambda: _generated("translate"),
+}
 
 
 def get_task(name):
