@@ -84,7 +84,9 @@ class ActiveConfig:
     temperature: float = 0.5
     max_new_tokens: int = sampling.MAX_NEW_TOKENS
     gold_check_pairs: int = 1000
-    reward: trainer.RewardConfig = trainer.RewardConfig(output_dir="-", train="-", ensemble_size=3, epochs=6.0)
+    reward: trainer.RewardConfig = trainer.RewardConfig(
+        output_dir="-", train="-", ensemble_size=3, epochs=6.0, patience=0
+    )
     seed: int = 0
 
     def __post_init__(self):

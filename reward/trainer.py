@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from rlhf_tf import configs, export, files, hardware, tasks, training
+from rlhf_tf import configs, export, files, hardware, plots, tasks, training
 from rlhf_tf.data import pipelines, sources
 from rlhf_tf.data.tokenizers import resolve_tokenizer
 from rlhf_tf.models import families
@@ -45,9 +45,16 @@ class RewardConfig:
         only, scoring always runs without it).
       pipeline: sequence length, batch size (pairs), shuffling.
       loop: steps, logging, checkpoints, evaluation interval, seed.
-      epochs: passes over the training data; sets the number of steps from the data size (and evaluation at
-        thirds of the run). 0 uses `loop.steps` as given. Reward models overfit small preference sets quickly:
-        two passes is where held-out accuracy peaked on the bundled task.
+      epochs: passes over the training data, the most the run takes when `patience` is set; sets the number of
+        steps from the data size (and, without `patience`, evaluation at thirds of the run). 0 uses `loop.steps`
+        as given.
+      patience: held-out evaluations (`evals_per_epoch` a pass) without a lower held-out loss before training
+        stops; the weights of the best evaluation are kept (`ckpt/best/`) and are what the run scores, saves and
+        exports. The held-out curve is plotted in `plots/heldout.png`. 0, or `epochs` 0 with no
+        `loop.eval_every`: train every step and keep the last weights. How many passes suit a preference set
+        depends on the set (two suited the bundled `reviews` labels, more an instruction-following set:
+        benchmarks/reward_schedule.py); stopping on the held-out loss needs no such choice.
+      evals_per_epoch: held-out evaluations per pass when `patience` is set.
       learning_rate: AdamW peak learning rate (warm-up then cosine decay).
       weight_decay: AdamW weight decay.
       clip_norm: global gradient-norm clipping.
@@ -80,7 +87,9 @@ class RewardConfig:
     model: policy_lib.PolicyConfig = policy_lib.PolicyConfig(max_sequence_length=128)
     pipeline: pipelines.PipelineConfig = pipelines.PipelineConfig(seq_len=128, max_prompt_tokens=64, batch_size=32)
     loop: training.LoopConfig = training.LoopConfig(steps=600, log_every=50, checkpoint_every=200, eval_every=200)
-    epochs: float = 2.0
+    epochs: float = 10.0
+    patience: int = 2
+    evals_per_epoch: int = 2
     learning_rate: float = 5e-4
     weight_decay: float = 0.01
     clip_norm: float = 1.0
@@ -102,7 +111,9 @@ class RewardConfig:
         )
         configs.require(0 <= self.label_noise < 1, "`label_noise` must be in [0, 1).", label_noise=self.label_noise)
         configs.require_positive(learning_rate=self.learning_rate, clip_norm=self.clip_norm)
-        configs.require_non_negative(epochs=self.epochs)
+        configs.require_non_negative(epochs=self.epochs, patience=self.patience)
+        configs.require_positive(evals_per_epoch=self.evals_per_epoch)
+
         configs.require_positive(ensemble_size=self.ensemble_size)
         configs.require(
             not self.lora.enabled or bool(self.init_from),
@@ -252,11 +263,16 @@ def steps_for(config, num_train):
     """The run's LoopConfig: `loop` as given, or with steps (and evaluation interval) from `epochs`."""
     if not config.epochs:
         return config.loop
-    steps = max(20, int(np.ceil(config.epochs * num_train / config.pipeline.batch_size)))
+    steps_per_epoch = num_train / config.pipeline.batch_size
+    steps = max(20, int(np.ceil(config.epochs * steps_per_epoch)))
+    if config.patience:
+        eval_every = max(1, int(np.ceil(steps_per_epoch / config.evals_per_epoch)))
+    else:
+        eval_every = max(1, steps // 3)
     return dataclasses.replace(
         config.loop,
         steps=steps,
-        eval_every=max(1, steps // 3),
+        eval_every=eval_every,
         checkpoint_every=min(config.loop.checkpoint_every, steps),
         log_every=min(config.loop.log_every, steps),
     )
@@ -336,12 +352,18 @@ def fit_reward(config):
         result, _ = evaluate(model, eval_fn, config, kind, gold_score, pairs, functions)
         return result
 
+    early_stopping = None
+    if config.patience and loop_config.eval_every:
+        early_stopping = training.EarlyStopping(
+            "reward/eval_loss", {"model": lora_lib.trainable_state(model)}, patience=config.patience
+        )
     final = loop.run(
         step,
         train_fn,
         checkpoint={"model": lora_lib.trainable_state(model), "optimizer": optimizer},
         evaluate=evaluate_hook,
         description="reward",
+        early_stopping=early_stopping,
     )
     final.update(stats)
     result, summary = evaluate(model, eval_fn, config, kind, gold_score, pairs, functions)
@@ -357,6 +379,7 @@ def fit_reward(config):
     final["reward/normalization_std"] = float(model.reward_std.numpy())
     if run_directory.chief:
         _write_outputs(run_directory, config, model, tokenizer, kind, summary)
+        heldout_plot(run_directory, final)
     run_directory.update_metrics(final)
     return final, model, tokenizer
 
@@ -401,6 +424,26 @@ def _write_outputs(run_directory, config, model, tokenizer, kind, summary):
             "max_prompt_tokens": config.pipeline.max_prompt_tokens,
         },
     )
+
+
+def heldout_plot(run_directory, final):
+    """plots/heldout.png: held-out loss and accuracy over the run, the kept (best) evaluation marked."""
+    scalars = training.read_scalars(run_directory.tensorboard_dir)
+    figure, (loss_axes, accuracy_axes) = plots.new_figure(columns=2, size=(11, 4))
+    for axes, tag, label in (
+        (loss_axes, "reward/eval_loss", "held-out loss"),
+        (accuracy_axes, "reward/eval_accuracy", "held-out accuracy"),
+    ):
+        steps, values = plots.series(scalars, tag)
+        axes.plot(steps, values, marker="o")
+        if final.get("reward/best_step", -1) >= 0:
+            axes.axvline(final["reward/best_step"], color="gray", linestyle="--", label="kept (best held-out loss)")
+            axes.legend(loc="best")
+        axes.set_xlabel("step")
+        axes.set_ylabel(label)
+    loss_axes.set_title("Reward model: held-out loss")
+    accuracy_axes.set_title("Reward model: held-out accuracy")
+    return plots.save_png(figure, run_directory.plot_path("heldout.png"))
 
 
 def _set_normalisation(model, eval_fn):

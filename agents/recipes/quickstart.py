@@ -45,6 +45,9 @@ class QuickstartConfig:
         label-server --store=...`, the same `store`); the run waits for them (up to `label_timeout` seconds).
       store: the feedback store shared with the labeling app (default: the labels stage's own).
       label_timeout: the longest wait for people's answers (seconds).
+      reward_epochs: passes of reward-model training over the labelled pairs.
+      reward_patience: `RewardConfig.patience` (0: all `reward_epochs` passes, the last weights kept). The recipe
+        was tuned with two fixed passes on `reviews`; `rlhf-tf train-reward` stops on the held-out loss instead.
       ppo_iterations: PPO iterations (64 rollouts each).
       learning_rate: PPO learning rate.
       kl_coef: PPO's KL penalty coefficient (PPO's default, `rl.KL_COEF_DEFAULTS`).
@@ -69,6 +72,8 @@ class QuickstartConfig:
     labeler: str = "simulated"
     store: str = ""
     label_timeout: float = 3600.0
+    reward_epochs: float = 2.0
+    reward_patience: int = 0
     ppo_iterations: int = 160
     learning_rate: float = ppo.PPOHyperparameters.learning_rate
     kl_coef: float = rl.KL_COEF_DEFAULTS["ppo"]
@@ -152,6 +157,8 @@ def stage_configs(config):
         ),
         "reward": dataclasses.replace(
             reward_base,
+            epochs=config.reward_epochs,
+            patience=config.reward_patience,
             loop=dataclasses.replace(reward_base.loop, seed=config.seed, progress=config.progress),
             pipeline=dataclasses.replace(
                 reward_base.pipeline,

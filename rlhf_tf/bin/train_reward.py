@@ -6,8 +6,10 @@
     rlhf-tf train-reward --policy=runs/sft --task=reviews --num_labels=600 --label_rounds=3 \\
         --labeler=web --store=labels.sqlite --output_dir=runs/rm-active            # active learning
 
-Writes metrics.json (reward/eval_accuracy, eval_loss, eval_ece, ...), reliability.png, config.json, tb/, ckpt/ and
-export/reward. Every field: `rlhf_tf.reward.trainer.RewardConfig`.
+Trains until the held-out loss stops improving (`--patience` evaluations, two a pass, at most `--epochs` passes) and
+keeps the best evaluation's weights. Writes metrics.json (reward/eval_accuracy, eval_loss, eval_ece, best_step,
+stopped_early, ...), reliability.png, plots/heldout.png, config.json, tb/, ckpt/ and export/reward. Every field:
+`rlhf_tf.reward.trainer.RewardConfig`.
 
 Active learning (`--policy` instead of `--train`): samples candidate pairs from the policy, asks about a random
 share first, then in each round about the pairs the reward ensemble disagrees on most, and trains again on every
@@ -31,6 +33,15 @@ _ARCHITECTURE = flags.DEFINE_string("architecture", None, "PolicyConfig.architec
 _NUM_LAYERS = flags.DEFINE_integer("num_layers", None, "PolicyConfig.num_layers of a fresh backbone.")
 _HIDDEN_DIM = flags.DEFINE_integer("hidden_dim", None, "PolicyConfig.hidden_dim of a fresh backbone.")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "RewardConfig.learning_rate.")
+_EPOCHS = flags.DEFINE_float(
+    "epochs", None, "RewardConfig.epochs: passes over --train, the most with --patience (0: use --steps)."
+)
+_PATIENCE = flags.DEFINE_integer(
+    "patience",
+    None,
+    "RewardConfig.patience: held-out evaluations without a lower held-out loss before stopping, keeping the best "
+    "weights (0: train every step, keep the last).",
+)
 _LABEL_NOISE = flags.DEFINE_float("label_noise", None, "RewardConfig.label_noise.")
 _MIXED_PRECISION = flags.DEFINE_enum(
     "mixed_precision", None, ["auto", "bfloat16", "float16", "float32"], "RewardConfig.mixed_precision."
@@ -72,6 +83,8 @@ def config_from_flags():
         common.given(
             (
                 ("learning_rate", _LEARNING_RATE),
+                ("epochs", _EPOCHS),
+                ("patience", _PATIENCE),
                 ("label_noise", _LABEL_NOISE),
                 ("mixed_precision", _MIXED_PRECISION),
                 ("ensemble_size", _ENSEMBLE_SIZE),
@@ -88,8 +101,10 @@ def active_config_from_flags():
     defaults = active.ActiveConfig.reward
     if _ENSEMBLE_SIZE.value is None:
         reward = dataclasses.replace(reward, ensemble_size=defaults.ensemble_size)
-    if common.STEPS.value is None:
+    if common.STEPS.value is None and _EPOCHS.value is None:
         reward = dataclasses.replace(reward, epochs=defaults.epochs)
+    if _PATIENCE.value is None:
+        reward = dataclasses.replace(reward, patience=defaults.patience)
     return active.ActiveConfig(
         output_dir=common.OUTPUT_DIR.value,
         policy=_POLICY.value,

@@ -10,6 +10,7 @@ from rlhf_tf.training.distribution import (
     shard_for_input_pipeline,
     square_of_global,
 )
+from rlhf_tf.training.early_stopping import EarlyStopping
 from rlhf_tf.training.gradient_step import GradientStep
 from rlhf_tf.training.loop import TrainingDiverged, TrainLoop, seed_everything
 from rlhf_tf.training.minibatches import ReplicaSplitStep, run_minibatches
@@ -17,6 +18,7 @@ from rlhf_tf.training.run_directory import PLOTS_DIR, RunDirectory, RunPaths, re
 
 __all__ = [
     "PLOTS_DIR",
+    "EarlyStopping",
     "GradientStep",
     "LoopConfig",
     "ReplicaSplitStep",

@@ -105,7 +105,7 @@ class TrainLoop:
             self.rng = tf.random.Generator.from_seed(config.seed)
         self.run_directory.write_config(run_config if run_config is not None else config)
 
-    def run(self, step_fn, dataset_fn, checkpoint, evaluate=None, description=None):
+    def run(self, step_fn, dataset_fn, checkpoint, evaluate=None, description=None, early_stopping=None):
         """Trains to `config.steps` and returns the final metrics (also merged into metrics.json).
 
         Args:
@@ -116,27 +116,29 @@ class TrainLoop:
           checkpoint: `{name: trackable}` saved and restored with the loop's own state (models, optimizers, ...).
           evaluate: optional `step -> {"group/name": number}`, called every `eval_every` steps and at the end.
           description: the progress bar's label (defaults to the metrics prefix).
+          early_stopping: an `EarlyStopping` fed every evaluation (`eval_every` must be set): the run ends when it
+            says so, and the best evaluation's weights are restored before returning.
         """
-        manager = self._restore(checkpoint)
+        manager = self._restore(checkpoint, early_stopping)
         start = int(self.step.numpy())
         iterator = iter(self.strategy.distribute_datasets_from_function(self._skipping(dataset_fn, start)))
         train_chunk = self._compile(step_fn, iterator)
         try:
-            return self._drive(train_chunk, manager, evaluate, description, self.config.steps_per_loop)
+            return self._drive(train_chunk, manager, evaluate, description, self.config.steps_per_loop, early_stopping)
         finally:
             # The compiled functions capture the endless input iterator. Released here, its prefetch threads stop
             # now; left to interpreter exit, each one's teardown waits on them.
             del train_chunk, iterator
             gc.collect()
 
-    def run_iterations(self, iteration_fn, checkpoint, evaluate=None, description=None):
+    def run_iterations(self, iteration_fn, checkpoint, evaluate=None, description=None, early_stopping=None):
         """Like `run`, for steps that are host-level iterations rather than one compiled step over a dataset:
         `iteration_fn(step) -> {name: scalar}` is called once per step (one PPO iteration: rollouts, then
         several epochs of updates). Checkpoints, exact resume, logging, progress, evaluation and metrics.json work
         as in `run`; `iteration_fn` must draw its randomness from `step` (or from state in `checkpoint`) so that a
         resumed run repeats the uninterrupted one.
         """
-        manager = self._restore(checkpoint)
+        manager = self._restore(checkpoint, early_stopping)
 
         def one_iteration(count):
             del count
@@ -144,9 +146,14 @@ class TrainLoop:
             self.step.assign_add(1)
             return outputs
 
-        return self._drive(one_iteration, manager, evaluate, description, steps_per_call=1)
+        return self._drive(one_iteration, manager, evaluate, description, 1, early_stopping)
 
-    def _restore(self, checkpoint):
+    def _restore(self, checkpoint, early_stopping=None):
+        if early_stopping is not None:
+            if not self.config.eval_every:
+                raise ValueError("Early stopping needs periodic evaluations: set `eval_every`.")
+            early_stopping.attach(self.run_directory.best_checkpoint_dir)
+            checkpoint = {**checkpoint, "early_stopping": early_stopping.state}
         state = tf.train.Checkpoint(step=self.step, rng=self.rng, **checkpoint, **_seed_states(checkpoint))
         manager = tf.train.CheckpointManager(
             state, self.run_directory.checkpoint_dir, max_to_keep=self.config.keep_checkpoints
@@ -156,7 +163,7 @@ class TrainLoop:
             logging.info("Resumed from %s at step %d.", manager.latest_checkpoint, int(self.step.numpy()))
         return manager
 
-    def _drive(self, train_chunk, manager, evaluate, description, steps_per_call):
+    def _drive(self, train_chunk, manager, evaluate, description, steps_per_call, early_stopping=None):
         config = self.config
         start = int(self.step.numpy())
         progress = Progress(
@@ -170,9 +177,12 @@ class TrainLoop:
         step = start
         started_at, timed_from_step, timed_from = time.perf_counter(), None, None
         evaluation_seconds = 0.0
+        last_evaluation = None  # (step, results) of the evaluation that stopped the run early
+        stopped = early_stopping is not None and bool(early_stopping.stopped.numpy())
+        training_ended = time.perf_counter()
         try:
             with _sigterm_as_interrupt():
-                while step < config.steps:
+                while step < config.steps and not stopped:
                     count = min(steps_per_call, self._steps_to_next_event(step))
                     outputs = train_chunk(count)
                     step += count
@@ -185,12 +195,20 @@ class TrainLoop:
                         manager.save(checkpoint_number=step)
                     if config.eval_every and step % config.eval_every == 0 and step < config.steps and evaluate:
                         evaluation_started = time.perf_counter()
-                        self._evaluate(evaluate, step, writer, progress)
+                        results = self._evaluate(evaluate, step, writer, progress)
+                        if early_stopping is not None and early_stopping.observe(step, results):
+                            stopped, last_evaluation = True, (step, results)
+                            progress.write(
+                                f"step {step}: stopping early, {early_stopping.metric} has not improved for "
+                                f"{early_stopping.patience} evaluations (best at step "
+                                f"{int(early_stopping.best_step.numpy())})"
+                            )
                         evaluation_seconds += time.perf_counter() - evaluation_started
                 # The steady-state rate ends with the last step: the end-of-run checkpoint below is written once,
                 # not per step (periodic checkpoints above are counted).
                 training_ended = time.perf_counter()
-                if manager.latest_checkpoint is None or not manager.latest_checkpoint.endswith(f"-{step}"):
+                saved = manager.latest_checkpoint is not None and manager.latest_checkpoint.endswith(f"-{step}")
+                if not saved or last_evaluation is not None:  # a save before the stopping evaluation lacks it
                     manager.save(checkpoint_number=step)
         except KeyboardInterrupt:
             self._save_on_interrupt(manager, progress)
@@ -200,7 +218,18 @@ class TrainLoop:
             writer.flush()
 
         if evaluate is not None:
-            final.update(self._evaluate(evaluate, step, writer, progress))
+            if last_evaluation is not None and last_evaluation[0] == step:
+                final.update(last_evaluation[1])
+            else:
+                results = self._evaluate(evaluate, step, writer, progress)
+                final.update(results)
+                if early_stopping is not None:
+                    early_stopping.observe(step, results)
+        if early_stopping is not None:
+            if early_stopping.restore_best(step):
+                final.update({name: float(value) for name, value in evaluate(step).items()})
+            final.update(early_stopping.metrics(self.metrics_prefix))
+        writer.flush()
         if timed_from is not None and step > timed_from_step:
             # Steady-state training rate: compilation (the first call), evaluations and the end-of-run checkpoint
             # left out; logging and periodic checkpoints included.

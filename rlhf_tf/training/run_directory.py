@@ -38,6 +38,8 @@ CALIBRATION = "calibration.json"
 REWARD_MODEL_DESCRIPTION = "reward_model.json"
 # Inside ckpt/: the reward model's weights with its score normalisation (`tf.train.Checkpoint(model=...)`).
 FINAL_REWARD_CHECKPOINT = "final-with-normalization"
+# Inside ckpt/: the weights of the best evaluation so far (`training.EarlyStopping`).
+BEST_CHECKPOINTS = "best"
 ENTRIES = (
     METRICS,
     CONFIG,
@@ -88,6 +90,11 @@ class RunPaths:
     @property
     def checkpoint_dir(self):
         return self._join(CHECKPOINTS)
+
+    @property
+    def best_checkpoint_dir(self):
+        """The best evaluation's weights (`training.EarlyStopping`), inside the checkpoint directory."""
+        return os.path.join(self.checkpoint_dir, BEST_CHECKPOINTS)
 
     def export_dir(self, name):
         return self._join(EXPORT, name)

@@ -184,3 +184,31 @@ def test_ensemble_of_three_trains_reports_disagreement_and_exports_the_mean(tmp_
     assert metrics["reward/eval_accuracy"] > 0.9
     assert metrics["reward/eval_disagreement"] > 0.0
     assert (tmp_path / "ens" / "export" / "reward" / "saved_model.pb").exists()
+
+
+def test_training_stops_when_the_held_out_loss_stops_improving_and_keeps_the_best(tmp_path, data):
+    # Labels that are coin flips: the held-out loss can only get worse as the model learns the training pairs.
+    rng = np.random.default_rng(3)
+    noisy = [
+        records.Comparison(
+            pair.prompt, *((pair.chosen, pair.rejected) if rng.random() < 0.5 else (pair.rejected, pair.chosen))
+        )
+        for pair in _pairs(64, 2)
+    ]
+    reader.write_jsonl(tmp_path / "noisy.jsonl", noisy)
+    config = dataclasses.replace(
+        _config(tmp_path / "run", data, export=False),
+        train=str(tmp_path / "noisy.jsonl"),
+        epochs=40.0,
+        patience=2,
+        learning_rate=1e-2,
+        loop=training.LoopConfig(steps=1, log_every=20, checkpoint_every=40, progress=False),
+    )
+    metrics = trainer.train_reward(config)
+    most = 40 * 64 // 16
+    assert metrics["reward/stopped_early"] == 1.0 and metrics["reward/steps"] < most
+    assert 0 <= metrics["reward/best_step"] < metrics["reward/steps"]
+    # What the run scores (evaluated after the loop) is the best evaluation's model, not the last step's.
+    assert metrics["reward/eval_loss"] == pytest.approx(metrics["reward/best_eval_loss"], rel=1e-5)
+    assert (tmp_path / "run" / "plots" / "heldout.png").read_bytes()[:4] == b"\x89PNG"
+    assert os.listdir(tmp_path / "run" / "ckpt" / "best")

@@ -149,3 +149,75 @@ def test_host_level_iterations_checkpoint_log_and_resume(tmp_path):
     assert whole["train/steps"] == resumed["train/steps"] == 7
     assert float(resumed_total.numpy()) == pytest.approx(float(whole_total.numpy()))
     assert sorted(os.listdir(tmp_path / "whole" / "ckpt"))[-2:] == ["ckpt-7.data-00000-of-00001", "ckpt-7.index"]
+
+
+def _scripted_run(directory, values, patience=2):
+    """A regression run whose held-out metric follows `values` ({step: value}); records the weights at each
+    evaluation. Returns (model, metrics, weights seen at each evaluation step)."""
+    import keras
+
+    config = training.LoopConfig(steps=100, log_every=10, checkpoint_every=20, eval_every=10, progress=False)
+    loop = training.TrainLoop(config, directory, metrics_prefix="regression")
+    x, y = testing.regression_data()
+    with loop.strategy.scope():
+        model = testing.regression_model()
+        optimizer = keras.optimizers.Adam(1e-2)
+        optimizer.build(model.trainable_variables)
+    seen = {}
+
+    def evaluate(step):
+        seen.setdefault(step, _weights(model))  # the first look: the restore evaluates again
+        return {"regression/eval_mse": values.get(step, 9.0)}
+
+    stopper = training.EarlyStopping("regression/eval_mse", {"model": model}, patience=patience)
+    metrics = loop.run(
+        training.GradientStep(testing.regression_loss_fn(model), model.trainable_variables, optimizer),
+        testing.regression_dataset_fn(x, y, 32),
+        checkpoint={"model": model, "optimizer": optimizer},
+        evaluate=evaluate,
+        early_stopping=stopper,
+    )
+    return model, metrics, seen
+
+
+def test_early_stopping_stops_after_patience_and_keeps_the_best_weights(tmp_path):
+    values = {10: 1.0, 20: 0.5, 30: 0.6, 40: 0.55, 50: 0.1}
+    model, metrics, seen = _scripted_run(tmp_path, values)
+    # Two evaluations (30, 40) without beating step 20's 0.5: the run ends at 40, with step 20's weights.
+    assert metrics["regression/steps"] == 40
+    assert metrics["regression/best_step"] == 20
+    assert metrics["regression/best_eval_mse"] == 0.5
+    assert metrics["regression/stopped_early"] == 1.0
+    _assert_same_weights(_weights(model), seen[20], atol=0)
+    assert not np.allclose(seen[20][0], seen[40][0])  # training moved on after step 20: the restore mattered
+    assert os.listdir(tmp_path / "ckpt" / "best")
+
+    # Rerunning the finished command trains nothing more and ends with the same weights.
+    again, metrics_again, seen_again = _scripted_run(tmp_path, values)
+    assert metrics_again["regression/steps"] == 40 and list(seen_again) == [40]
+    _assert_same_weights(_weights(again), seen[20], atol=0)
+
+
+def test_early_stopping_without_patience_runs_every_step_and_keeps_the_best(tmp_path):
+    values = {10: 1.0, 20: 0.5, 30: 0.6, 40: 0.55}
+    model, metrics, seen = _scripted_run(tmp_path, values, patience=0)
+    assert metrics["regression/steps"] == 100 and metrics["regression/stopped_early"] == 0.0
+    assert metrics["regression/best_step"] == 20
+    _assert_same_weights(_weights(model), seen[20], atol=0)
+
+
+def test_early_stopping_needs_evaluations_and_its_metric(tmp_path):
+    config = training.LoopConfig(steps=5, progress=False)
+    loop = training.TrainLoop(config, tmp_path)
+    dataset_fn = lambda context: tf.data.Dataset.from_tensors(tf.constant(1.0)).repeat()  # noqa: E731
+    with pytest.raises(ValueError, match="needs periodic evaluations"):
+        loop.run(
+            lambda batch: {"loss": batch},
+            dataset_fn,
+            checkpoint={},
+            evaluate=lambda step: {},
+            early_stopping=training.EarlyStopping("eval/loss", {}),
+        )
+    stopper = training.EarlyStopping("eval/loss", {})
+    with pytest.raises(KeyError, match="did not return"):
+        stopper.observe(10, {"eval/accuracy": 0.5})
