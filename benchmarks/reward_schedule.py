@@ -195,7 +195,8 @@ def main():
             f"{fixed[best_name]:.4f}: {gap:+.1f} points behind",
             flush=True,
         )
-    print(f"target: default within 1 point of the best fixed schedule on every seed -> {'PASS' if all(verdicts) else 'FAIL'}")
+    verdict = "PASS" if all(verdicts) else "FAIL"
+    print(f"target: default within 1 point of the best fixed schedule on every seed -> {verdict}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from rlhf_tf import configs, hardware, ops, training
-from rlhf_tf.agents.language import grpo_losses, rl
+from rlhf_tf.agents.language import grpo_losses, ppo_losses, rl
 from rlhf_tf.models import lora, passes, sampling
 
 ALGORITHMS = ("reinforce", "rloo", "grpo")
@@ -40,6 +40,11 @@ class PolicyGradientHyperparameters:
         `rl.KL_COEF_DEFAULTS`.
       kl_in_reward: subtract the sequence KL from the score (True) or add the k3 estimator to the loss (False);
         None: in the loss for GRPO, in the reward for RLOO and REINFORCE.
+      target_kl: hold the KL to the reference near this many nats per response by adapting `kl_coef` after every
+        batch (Ziegler et al.'s controller, `ppo_losses.adaptive_kl_coef`; `kl_coef` is where it starts); 0 keeps
+        `kl_coef` fixed.
+      kl_horizon: the controller's horizon in responses: after a batch of B responses the coefficient moves by at
+        most 0.2 x B / kl_horizon of itself.
       loss_normalization: "sequence", "token" or "constant" (see the module docstring).
       scale_rewards: GRPO's division by the group's std (False: Dr. GRPO).
       baseline_decay: the REINFORCE baseline's moving-average decay.
@@ -59,6 +64,8 @@ class PolicyGradientHyperparameters:
     clip_range: float = 0.2
     kl_coef: float = None
     kl_in_reward: bool = None
+    target_kl: float = 0.0
+    kl_horizon: float = 10_000.0
     loss_normalization: str = "token"
     scale_rewards: bool = True
     baseline_decay: float = 0.9
@@ -86,7 +93,17 @@ class PolicyGradientHyperparameters:
             clip_norm=self.clip_norm,
         )
         configs.require_non_negative(
-            kl_coef=self.kl_coef, length_penalty=self.length_penalty, length_target=self.length_target
+            kl_coef=self.kl_coef,
+            length_penalty=self.length_penalty,
+            length_target=self.length_target,
+            target_kl=self.target_kl,
+        )
+        configs.require_positive(kl_horizon=self.kl_horizon)
+        configs.require(
+            not self.target_kl or self.kl_coef > 0,
+            "A KL target adapts `kl_coef` from where it starts: give a positive `kl_coef` with `target_kl`.",
+            target_kl=self.target_kl,
+            kl_coef=self.kl_coef,
         )
         configs.require(
             self.algorithm == "reinforce" or self.samples_per_prompt >= 2,
@@ -125,6 +142,7 @@ class PolicyGradientLearner:
         self.baseline = tf.Variable(0.0, trainable=False, name="reinforce_baseline")
         self.baseline_ready = tf.Variable(False, trainable=False, name="reinforce_baseline_ready")
         self.length_target = tf.Variable(h.length_target, trainable=False, dtype=tf.float32, name="length_target")
+        self.kl_coef = tf.Variable(h.kl_coef, trainable=False, dtype=tf.float32, name="kl_coef")
         jit_compile = hardware.use_xla(h.jit_compile, h.compute_dtype)
         self._step = training.GradientStep(
             self._loss, self.variables, self.optimizer, clip_norm=h.clip_norm, jit_compile=jit_compile
@@ -139,6 +157,8 @@ class PolicyGradientLearner:
             "baseline": self.baseline,
             "baseline_ready": self.baseline_ready,
             "length_target": self.length_target,
+            # Only an adapted coefficient is state (a fixed one is config; older checkpoints lack it).
+            **({"kl_coef": self.kl_coef} if self.hyperparameters.target_kl else {}),
         }
 
     def _pass(self, backbone, batch):
@@ -176,7 +196,7 @@ class PolicyGradientLearner:
         if h.kl_coef and not h.kl_in_reward:
             kl = ops.kl_estimate(outputs["logprobs"], minibatch["reference_logprobs"], "k3") * mask
             kl_loss = grpo_losses.normalize(kl, mask, h.loss_normalization, self.max_new_tokens)
-            loss = loss + h.kl_coef * kl_loss
+            loss = loss + self.kl_coef * kl_loss
             metrics["kl_loss"] = kl_loss
         return loss, metrics
 
@@ -195,7 +215,7 @@ class PolicyGradientLearner:
             batch["reference_logprobs"] = self._reference_pass(rollout)
             sequence_kl = tf.reduce_sum((rollout["logprobs"] - batch["reference_logprobs"]) * mask, axis=1)
             if h.kl_in_reward:
-                scores -= h.kl_coef * sequence_kl
+                scores -= self.kl_coef * sequence_kl
         if h.algorithm == "reinforce" and not bool(self.baseline_ready.numpy()):
             self.baseline.assign(float(tf.reduce_mean(scores)))
             self.baseline_ready.assign(True)
@@ -206,7 +226,18 @@ class PolicyGradientLearner:
             self.baseline.assign(h.baseline_decay * self.baseline + (1 - h.baseline_decay) * tf.reduce_mean(scores))
         rng = np.random.default_rng([self.seed, iteration])
         result = training.run_minibatches(batch, h.epochs, h.minibatch_size, rng, self._apply)
+        if h.target_kl:
+            self.kl_coef.assign(
+                ppo_losses.adaptive_kl_coef(
+                    float(self.kl_coef.numpy()),
+                    float(tf.reduce_mean(sequence_kl)),
+                    h.target_kl,
+                    int(scores.shape[0]),
+                    h.kl_horizon,
+                )
+            )
         result.update(
+            kl_coef=float(self.kl_coef.numpy()),
             score=float(tf.reduce_mean(rollout["reward"])),
             shaped_score=float(tf.reduce_mean(scores)),
             kl=float(tf.reduce_mean(sequence_kl)),

@@ -25,12 +25,12 @@ def config_from_flags():
 
     changes = rl_flags.hyperparameter_changes()
     changes.update(common.compute_dtype_changes(dpo.OnlineDPOHyperparameters()))
-    refused = sorted(name for name in ("lr_schedule", "kl_coef") if name in changes)
+    refused = sorted(name for name in ("lr_schedule", "kl_coef", "target_kl", "kl_horizon") if name in changes)
     if refused:
         # DPO's beta is its KL strength, and its learning rate is constant: a given flag is never silently dropped.
         raise UserInputError(
-            "online-dpo has no KL coefficient (its --beta sets the strength of the KL constraint) and a constant "
-            f"learning rate. Received: {', '.join(f'--{name}={changes[name]}' for name in refused)}"
+            "online-dpo has no KL coefficient or target (its --beta sets the strength of the KL constraint) and a "
+            f"constant learning rate. Received: {', '.join(f'--{name}={changes[name]}' for name in refused)}"
         )
     hyperparameters = dataclasses.replace(
         dpo.OnlineDPOHyperparameters(),

@@ -22,7 +22,6 @@ _VF_COEF = flags.DEFINE_float("vf_coef", None, "PPOHyperparameters.vf_coef.")
 _CLIP_RANGE = flags.DEFINE_float("clip_range", None, "PPOHyperparameters.clip_range.")
 _LAM = flags.DEFINE_float("lam", None, "PPOHyperparameters.lam (GAE lambda).")
 _GAMMA = flags.DEFINE_float("gamma", None, "PPOHyperparameters.gamma.")
-_TARGET_KL = flags.DEFINE_float("target_kl", None, "PPOHyperparameters.target_kl: adaptive KL target (0: fixed).")
 _VALUE_MODEL = flags.DEFINE_enum(
     "value_model", None, ["shared", "policy", "reward"], "PPOHyperparameters.value_model: the critic's trunk."
 )
@@ -45,7 +44,6 @@ def config_from_flags():
                 ("clip_range", _CLIP_RANGE),
                 ("lam", _LAM),
                 ("gamma", _GAMMA),
-                ("target_kl", _TARGET_KL),
                 ("value_model", _VALUE_MODEL),
                 ("entropy_coef", _ENTROPY_COEF),
             )

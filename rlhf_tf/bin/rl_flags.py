@@ -20,6 +20,15 @@ KL_COEF = flags.DEFINE_float(
     "penalty in the reward; the adaptive controller's start with --target_kl), grpo 0.1 (k3 loss term), rloo and "
     "reinforce 0.05 (sequence KL subtracted from the score). online-dpo has no KL term and refuses the flag.",
 )
+TARGET_KL = flags.DEFINE_float(
+    "target_kl",
+    None,
+    "Adaptive KL: hold the KL to the starting policy near this many nats per response by adapting --kl_coef after "
+    "every batch (0: fixed). ppo, grpo, rloo, reinforce.",
+)
+KL_HORIZON = flags.DEFINE_float(
+    "kl_horizon", None, "The adaptive KL controller's horizon in responses (larger: slower adaptation)."
+)
 LENGTH_PENALTY = flags.DEFINE_float(
     "length_penalty", None, "Length control: score lost per response token beyond --length_target (0: off)."
 )
@@ -77,6 +86,8 @@ def hyperparameter_changes():
         (
             ("learning_rate", LEARNING_RATE),
             ("kl_coef", KL_COEF),
+            ("target_kl", TARGET_KL),
+            ("kl_horizon", KL_HORIZON),
             ("length_penalty", LENGTH_PENALTY),
             ("length_target", LENGTH_TARGET),
             ("lr_schedule", LR_SCHEDULE),
