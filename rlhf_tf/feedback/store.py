@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import sqlite3
+import threading
 import time
 
 from rlhf_tf.data import reader, records, tfrecord
@@ -42,6 +43,15 @@ _WANTS_LABEL_FROM = (
     _OPEN + " AND NOT EXISTS (SELECT 1 FROM labels WHERE labels.item_id = items.id AND labels.labeler = ?)"
 )
 _SKIP = '{"skip": true}'
+_WRITE_LOCKS = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _process_write_lock(path):
+    """One lock per database file in this process, shared by all its connections (`FeedbackStore._write`)."""
+    key = os.path.realpath(path)
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.RLock())
 
 
 class FeedbackStore:
@@ -58,6 +68,8 @@ class FeedbackStore:
         if directory:
             os.makedirs(directory, exist_ok=True)
         created = not os.path.exists(self.path)
+        self._timeout = timeout
+        self._process_lock = _process_write_lock(self.path)
         self._connection = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         if created:  # labels and labelers' token hashes are for the owner only (SQLite gives -wal and -shm the same)
             os.chmod(self.path, 0o600)
@@ -95,15 +107,24 @@ class FeedbackStore:
 
     @contextlib.contextmanager
     def _write(self):
-        cursor = self._connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
+        # Writers of this process (a label server's threads, each with its own connection) queue on a lock before
+        # asking SQLite for the write lock: SQLite's busy handler would make them poll it with sleeps of up to
+        # 100 ms instead, which under many concurrent labelers is most of an answer's wait. Other processes still
+        # meet at SQLite's lock.
+        if not self._process_lock.acquire(timeout=self._timeout):
+            raise sqlite3.OperationalError(f"database is locked: no write turn in {self._timeout:g} s ({self.path})")
         try:
-            yield cursor
-        except BaseException:
-            cursor.execute("ROLLBACK")
-            raise
-        else:
-            cursor.execute("COMMIT")
+            cursor = self._connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            else:
+                cursor.execute("COMMIT")
+        finally:
+            self._process_lock.release()
 
     # Items -------------------------------------------------------------------------------------------------------
 
