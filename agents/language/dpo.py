@@ -61,21 +61,25 @@ class DPOConfig(offline.OfflineConfig):
         )
 
 
+def reference_pass(reference_backbone, config):
+    """The compiled pass giving a tokenized batch's sequence log-probs under the frozen reference (under LoRA the
+    policy's own base, adapters off), computed once before training (DPO's pairs, KTO's ratings)."""
+
+    def logprobs(batch):
+        return sequence_logprobs(
+            reference_backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"], config.pass_dtype
+        )
+
+    return tf.function(lora.base_function(logprobs, reference_backbone), jit_compile=config.use_xla)
+
+
 def _tokenized_pairs(records, config, tokenizer, reference_backbone):
     """All pairs tokenized to [n, 2, seq_len] with their reference log-probs [n, 2], computed once; ties dropped."""
     fixed = dataclasses.replace(
         config.pipeline, buckets=(config.pipeline.seq_len,), repeat=False, shuffle_buffer=0, drop_remainder=False
     )
     dataset = pipelines.preference_dataset_fn(pipelines.TextSource(records, "comparison"), fixed, tokenizer)(None)
-    reference = tf.function(
-        lora.base_function(
-            lambda batch: sequence_logprobs(
-                reference_backbone, batch["token_ids"], batch["padding_mask"], batch["response_mask"], config.pass_dtype
-            ),
-            reference_backbone,
-        ),
-        jit_compile=config.use_xla,
-    )
+    reference = reference_pass(reference_backbone, config)
     pairs = offline.with_reference(dataset, reference, ("token_ids", "padding_mask", "response_mask", "tie"))
     keep = pairs.pop("tie") < 0.5
     return {name: value[keep] for name, value in pairs.items()}, int((~keep).sum())

@@ -47,15 +47,7 @@ def _tokenized(records, config, tokenizer, reference_backbone, path):
     )
     dataset = pipelines.rating_dataset_fn(pipelines.TextSource(records, "rating"), fixed, tokenizer)(None)
     dataset = dataset.map(lambda batch: {**batch, "desirable": tf.cast(batch["score"] > 0.5, tf.float32)})
-    reference = tf.function(
-        lora.base_function(
-            lambda b: dpo.sequence_logprobs(
-                reference_backbone, b["token_ids"], b["padding_mask"], b["response_mask"], config.pass_dtype
-            ),
-            reference_backbone,
-        ),
-        jit_compile=config.use_xla,
-    )
+    reference = dpo.reference_pass(reference_backbone, config)
     return offline.with_reference(dataset, reference, ("token_ids", "padding_mask", "response_mask", "desirable"))
 
 
