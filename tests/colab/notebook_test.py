@@ -36,7 +36,7 @@ def _text(outputs):
 
 
 def test_every_notebook_has_a_test():
-    tested = {"quickstart.ipynb", "dpo_kto_from_jsonl.ipynb"}
+    tested = {"quickstart.ipynb", "dpo_kto_from_jsonl.ipynb", "control_from_preferences.ipynb"}
     assert {os.path.basename(path) for path in glob.glob(os.path.join(COLAB, "*.ipynb"))} == tested
 
 
@@ -59,3 +59,13 @@ def test_dpo_and_kto_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     assert "'DPO': {'judge_helpful_score'" in text and "'KTO': {'judge_helpful_score'" in text  # judged, both
     for stage in ("sft", "dpo", "kto"):
         assert (tmp_path / "run" / stage / "metrics.json").exists()
+
+
+def test_control_from_preferences_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
+    outputs = _run("control_from_preferences.ipynb", tmp_path, monkeypatch)
+    clips = [output for output in outputs if "text/html" in output.get("data", {})]
+    assert clips and clips[0]["data"]["text/html"].count('src="data:image/gif;base64,') == 6  # three pairs of clips
+    assert len(_images(outputs)) >= 3  # two first frames and the learning curves
+    text = _text(outputs)
+    assert "labels used: 40" in text and "one episode with the exported policy: return" in text
+    assert (tmp_path / "run" / "export" / "policy" / "saved_model.pb").exists()
