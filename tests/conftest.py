@@ -23,6 +23,7 @@ _HEAVIEST_FIRST = (
     "tests/agents/recipes/compare_test.py",  # 217
     "tests/reward/active_test.py",  # 191
     "tests/agents/language/sft_test.py",  # 190
+    "tests/colab/notebook_test.py",  # 190 with three notebooks (2026-12-04, cores shared)
     "tests/reward/trainer_test.py",  # 165
     "tests/agents/language/best_of_n_test.py",  # 160
     "tests/models/lora_test.py",  # 128
@@ -30,7 +31,6 @@ _HEAVIEST_FIRST = (
     "tests/agents/recipes/quickstart_test.py",  # 98
     "tests/agents/control/control_web_test.py",  # 98
     "tests/training/distribution_test.py",  # 78
-    "tests/colab/notebook_test.py",  # 66
     "tests/agents/recipes/report_test.py",  # 63
 )
 
