@@ -36,7 +36,12 @@ def _text(outputs):
 
 
 def test_every_notebook_has_a_test():
-    tested = {"quickstart.ipynb", "dpo_kto_from_jsonl.ipynb", "control_from_preferences.ipynb"}
+    tested = {
+        "quickstart.ipynb",
+        "dpo_kto_from_jsonl.ipynb",
+        "control_from_preferences.ipynb",
+        "people_in_the_loop.ipynb",
+    }
     assert {os.path.basename(path) for path in glob.glob(os.path.join(COLAB, "*.ipynb"))} == tested
 
 
@@ -69,3 +74,14 @@ def test_control_from_preferences_notebook_runs_top_to_bottom(tmp_path, monkeypa
     text = _text(outputs)
     assert "labels used: 40" in text and "one episode with the exported policy: return" in text
     assert (tmp_path / "run" / "export" / "policy" / "saved_model.pb").exists()
+
+
+def test_people_in_the_loop_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
+    outputs = _run("people_in_the_loop.ipynb", tmp_path, monkeypatch)
+    text = _text(outputs)
+    assert "Open the labeling app" in text and "/login?token=" in text
+    assert "the scripted person answered 24 pairs" in text  # every pair, through the app's pages
+    # The scripted person answers as the gold scorer would: the admin table shows full agreement with gold.
+    assert "<td>scripted</td>" in text and "<td>1.00 (" in text
+    assert len(_images(outputs)) >= 1  # the reward model's held-out curve
+    assert (tmp_path / "run" / "reward" / "export" / "reward" / "saved_model.pb").exists()
