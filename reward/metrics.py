@@ -29,7 +29,28 @@ def pairwise_metrics(chosen, rejected, tie=None, bins=10):
             accuracy, mean_confidence = correct[inside].mean(), confidence[inside].mean()
             ece += inside.mean() * abs(accuracy - mean_confidence)
             table.append((float(low), float(high), int(inside.sum()), float(accuracy), float(mean_confidence)))
-    return {"accuracy": float(correct.mean()), "ece": float(ece), "bins": table}
+    return {
+        "accuracy": float(correct.mean()),
+        "ece": float(ece),
+        "bins": table,
+        "calibrated_loss": calibrated_loss(chosen - rejected),
+    }
+
+
+_TEMPERATURES = np.geomspace(1 / 16, 64, 61)
+
+
+def calibrated_loss(differences, temperatures=_TEMPERATURES):
+    """The Bradley-Terry loss of labelled pairs after the one rescaling of the score differences that fits them best:
+    min over T of mean(-log sigmoid(d / T)) on a log grid of T from 1/16 to 64. A model that ranks pairs better
+    always has a lower calibrated loss; unlike the raw loss it does not rise because scores grow more confident
+    (which one scalar undoes), so it tells when more training stops helping the ranking. The T that fits is
+    searched on a grid, not fitted exactly: the loss is flat near its minimum."""
+    differences = np.asarray(differences, np.float64)
+    if differences.size == 0:
+        return float("nan")
+    scaled = differences[None, :] / np.asarray(temperatures, np.float64)[:, None]
+    return float(np.min(np.mean(np.logaddexp(0.0, -scaled), axis=1)))
 
 
 def reliability_plot(bins, path, title="Reward model calibration"):

@@ -48,12 +48,14 @@ class RewardConfig:
       epochs: passes over the training data, the most the run takes when `patience` is set; sets the number of
         steps from the data size (and, without `patience`, evaluation at thirds of the run). 0 uses `loop.steps`
         as given.
-      patience: held-out evaluations (`evals_per_epoch` a pass) without a lower held-out loss before training
-        stops; the weights of the best evaluation are kept (`ckpt/best/`) and are what the run scores, saves and
-        exports. The held-out curve is plotted in `plots/heldout.png`. 0, or `epochs` 0 with no
-        `loop.eval_every`: train every step and keep the last weights. How many passes suit a preference set
-        depends on the set (two suited the bundled `reviews` labels, more an instruction-following set:
-        benchmarks/reward_schedule.py); stopping on the held-out loss needs no such choice.
+      patience: held-out evaluations (`evals_per_epoch` a pass) without a lower calibrated held-out loss before
+        training stops; the weights of the best evaluation are kept (`ckpt/best/`) and are what the run scores,
+        saves and exports. The calibrated loss (`metrics.calibrated_loss`, "reward/eval_calibrated_loss") is the
+        Bradley-Terry loss after the one rescaling of the scores that fits the held-out pairs best: the raw loss
+        rises as scores grow confident while the ranking still improves, and stopping on it stopped an
+        instruction-following set two passes early (benchmarks/reward_schedule.py). The held-out curves are
+        plotted in `plots/heldout.png`. 0, or `epochs` 0 with no `loop.eval_every`: train every step and keep the
+        last weights.
       evals_per_epoch: held-out evaluations per pass when `patience` is set.
       learning_rate: AdamW peak learning rate (warm-up then cosine decay).
       weight_decay: AdamW weight decay.
@@ -245,6 +247,7 @@ def evaluate(model, eval_fn, config, kind, gold_score=None, prompts_and_pairs=No
         "reward/eval_accuracy": summary["accuracy"],
         "reward/eval_loss": float(np.mean(np.concatenate(losses_seen))),
         "reward/eval_ece": summary["ece"],
+        "reward/eval_calibrated_loss": summary["calibrated_loss"],
     }
     if disagreements:
         result["reward/eval_disagreement"] = float(np.mean(np.concatenate(disagreements)))
@@ -355,7 +358,7 @@ def fit_reward(config):
     early_stopping = None
     if config.patience and loop_config.eval_every:
         early_stopping = training.EarlyStopping(
-            "reward/eval_loss", {"model": lora_lib.trainable_state(model)}, patience=config.patience
+            "reward/eval_calibrated_loss", {"model": lora_lib.trainable_state(model)}, patience=config.patience
         )
     final = loop.run(
         step,
@@ -431,13 +434,13 @@ def heldout_plot(run_directory, final):
     scalars = training.read_scalars(run_directory.tensorboard_dir)
     figure, (loss_axes, accuracy_axes) = plots.new_figure(columns=2, size=(11, 4))
     for axes, tag, label in (
-        (loss_axes, "reward/eval_loss", "held-out loss"),
+        (loss_axes, "reward/eval_calibrated_loss", "held-out loss, calibrated (the stopping criterion)"),
         (accuracy_axes, "reward/eval_accuracy", "held-out accuracy"),
     ):
         steps, values = plots.series(scalars, tag)
         axes.plot(steps, values, marker="o")
         if final.get("reward/best_step", -1) >= 0:
-            axes.axvline(final["reward/best_step"], color="gray", linestyle="--", label="kept (best held-out loss)")
+            axes.axvline(final["reward/best_step"], color="gray", linestyle="--", label="kept (best calibrated loss)")
             axes.legend(loc="best")
         axes.set_xlabel("step")
         axes.set_ylabel(label)

@@ -29,12 +29,13 @@ _CLIP_RANGE = flags.DEFINE_float("clip_range", None, "PolicyGradientHyperparamet
 def config_from_flags(algorithm):
     from rlhf_tf.agents.language import policy_gradient
 
-    hyperparameters = policy_gradient.PolicyGradientHyperparameters(algorithm=algorithm)
     changes = rl_flags.hyperparameter_changes()
     changes.pop("lr_schedule", None)
-    changes.update(common.compute_dtype_changes(hyperparameters))
-    hyperparameters = dataclasses.replace(
-        hyperparameters,
+    changes.update(common.compute_dtype_changes(policy_gradient.PolicyGradientHyperparameters(algorithm=algorithm)))
+    # Built once from every given setting: defaults that depend on others (kl_coef and target_kl on the algorithm,
+    # target_kl on kl_coef) are resolved from what was given, not kept from a default instance.
+    hyperparameters = policy_gradient.PolicyGradientHyperparameters(
+        algorithm=algorithm,
         **changes,
         **common.given(
             (

@@ -27,7 +27,9 @@ def test_install_cell_asks_for_one_restart_then_the_notebook_runs(tmp_path):
     venv = tmp_path / "colab"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    subprocess.run([python, "-m", "pip", "install", "-q", "numpy>=2", "tensorflow"], check=True, timeout=1800)
+    # What a Colab runtime has before anything is installed: numpy 2, the newest TensorFlow, IPython, matplotlib.
+    preinstalled = ["numpy>=2", "tensorflow", "ipython", "matplotlib"]
+    subprocess.run([python, "-m", "pip", "install", "-q", *preinstalled], check=True, timeout=1800)
     before = subprocess.run(
         [python, "-c", "import numpy, tensorflow; print(numpy.__version__, tensorflow.__version__)"],
         capture_output=True,

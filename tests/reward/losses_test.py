@@ -49,3 +49,17 @@ def test_regression_and_centering():
     assert float(losses.centering_penalty([1.0, 3.0])) == pytest.approx(4.0)
     with pytest.raises(ValueError, match="`kind` must be"):
         losses.regression_loss([1.0], [1.0], "l1")
+
+
+def test_calibrated_loss_ignores_confidence_and_rewards_ranking():
+    from rlhf_tf.reward import metrics
+
+    rng = np.random.default_rng(0)
+    signal = rng.normal(1.0, 1.0, size=2000)  # score differences of labelled pairs: 84% ranked right
+    raw = lambda d: float(np.mean(np.logaddexp(0.0, -d)))  # noqa: E731
+    # Ten times the confidence: the raw loss rises a lot, the calibrated loss does not move.
+    assert raw(10 * signal) > raw(signal) + 0.4
+    assert metrics.calibrated_loss(10 * signal) == pytest.approx(metrics.calibrated_loss(signal), abs=0.01)
+    # Better ranking (fewer pairs the wrong way round) always lowers it.
+    assert metrics.calibrated_loss(signal + 1.0) < metrics.calibrated_loss(signal) - 0.05
+    assert metrics.pairwise_metrics(signal, np.zeros_like(signal))["calibrated_loss"] == metrics.calibrated_loss(signal)

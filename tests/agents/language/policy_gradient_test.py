@@ -85,3 +85,10 @@ def test_a_kl_target_raises_the_coefficient_while_the_policy_drifts_past_it(toy_
     assert "kl_coef" in learner.checkpoint_objects()
     with pytest.raises(Exception, match="positive `kl_coef`"):
         policy_gradient.PolicyGradientHyperparameters(kl_coef=0.0, target_kl=1.0)
+
+
+def test_grpo_holds_a_kl_target_by_default_and_a_zero_coefficient_turns_it_off():
+    assert policy_gradient.PolicyGradientHyperparameters().target_kl == 6.0
+    assert policy_gradient.PolicyGradientHyperparameters(kl_coef=0.0).target_kl == 0.0
+    assert policy_gradient.PolicyGradientHyperparameters(algorithm="rloo").target_kl == 0.0
+    assert policy_gradient.PolicyGradientHyperparameters(target_kl=0.0).target_kl == 0.0
