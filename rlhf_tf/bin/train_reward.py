@@ -6,10 +6,10 @@
     rlhf-tf train-reward --policy=runs/sft --task=reviews --num_labels=600 --label_rounds=3 \\
         --labeler=web --store=labels.sqlite --output_dir=runs/rm-active            # active learning
 
-Trains until the calibrated held-out loss stops improving (`--patience` evaluations, two a pass, at most `--epochs` passes) and
-keeps the best evaluation's weights. Writes metrics.json (reward/eval_accuracy, eval_loss, eval_ece, best_step,
-stopped_early, ...), reliability.png, plots/heldout.png, config.json, tb/, ckpt/ and export/reward. Every field:
-`rlhf_tf.reward.trainer.RewardConfig`.
+Trains until the calibrated held-out loss stops improving (`--patience` evaluations, two a pass, at most `--epochs`
+passes) and keeps the best evaluation's weights. Writes metrics.json (reward/eval_accuracy, eval_loss, eval_ece,
+eval_calibrated_loss, best_step, stopped_early, ...), reliability.png, plots/heldout.png, config.json, tb/, ckpt/
+and export/reward. Every field: `rlhf_tf.reward.trainer.RewardConfig`.
 
 Active learning (`--policy` instead of `--train`): samples candidate pairs from the policy, asks about a random
 share first, then in each round about the pairs the reward ensemble disagrees on most, and trains again on every
@@ -39,8 +39,8 @@ _EPOCHS = flags.DEFINE_float(
 _PATIENCE = flags.DEFINE_integer(
     "patience",
     None,
-    "RewardConfig.patience: held-out evaluations without a lower calibrated held-out loss before stopping, keeping the best "
-    "weights (0: train every step, keep the last).",
+    "RewardConfig.patience: held-out evaluations without a lower calibrated held-out loss before stopping, keeping "
+    "the best weights (0: train every step, keep the last).",
 )
 _LABEL_NOISE = flags.DEFINE_float("label_noise", None, "RewardConfig.label_noise.")
 _MIXED_PRECISION = flags.DEFINE_enum(
