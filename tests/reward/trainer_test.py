@@ -209,6 +209,8 @@ def test_training_stops_when_the_held_out_loss_stops_improving_and_keeps_the_bes
     assert metrics["reward/stopped_early"] == 1.0 and metrics["reward/steps"] < most
     assert 0 <= metrics["reward/best_step"] < metrics["reward/steps"]
     # What the run scores (evaluated after the loop) is the best evaluation's model, not the last step's.
-    assert metrics["reward/eval_loss"] == pytest.approx(metrics["reward/best_eval_loss"], rel=1e-5)
+    assert metrics["reward/eval_calibrated_loss"] == pytest.approx(
+        metrics["reward/best_eval_calibrated_loss"], rel=1e-5
+    )
     assert (tmp_path / "run" / "plots" / "heldout.png").read_bytes()[:4] == b"\x89PNG"
     assert os.listdir(tmp_path / "run" / "ckpt" / "best")
