@@ -18,10 +18,12 @@ def test_settings_are_checked():
         policy_gradient.PolicyGradientHyperparameters(loss_normalization="mean")
 
 
-@pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
-def test_critic_free_methods_raise_a_toy_reward(algorithm, toy_collector):
+BATCH, K, RESPONSE = 32, 4, 8
+
+
+def _toy_run(toy_collector, iterations, **settings):
+    """A tiny byte policy learning to write 'a' (score: how many it wrote) for `iterations` updates; the history."""
     tokenizer = resolve_tokenizer("byte")
-    batch, k, prompt, response = 32, 4, 8, 8
     policy_lm = testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=0, hidden_dim=32)
     reference_lm = testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=0, hidden_dim=32)
 
@@ -29,20 +31,19 @@ def test_critic_free_methods_raise_a_toy_reward(algorithm, toy_collector):
         hits = tf.logical_and(tf.equal(response_ids, TARGET), response_mask)
         return tf.reduce_sum(tf.cast(hits, tf.float32), axis=1)
 
-    collector = toy_collector(policy_lm, reward_fn, batch, samples_per_prompt=k, prompt=prompt, response=response)
+    collector = toy_collector(policy_lm, reward_fn, BATCH, samples_per_prompt=K, prompt=8, response=RESPONSE)
     hyperparameters = policy_gradient.PolicyGradientHyperparameters(
-        algorithm=algorithm,
-        samples_per_prompt=k,
-        learning_rate=3e-3,
-        epochs=2,
-        minibatch_size=16,
-        kl_coef=0.01,
-        missing_end_penalty=0.0,
+        samples_per_prompt=K, learning_rate=3e-3, minibatch_size=16, missing_end_penalty=0.0, **settings
     )
     learner = policy_gradient.PolicyGradientLearner(
-        policy_lm, reference_lm, tokenizer.end_id, hyperparameters, max_new_tokens=response
+        policy_lm, reference_lm, tokenizer.end_id, hyperparameters, max_new_tokens=RESPONSE
     )
-    history = [learner.update(collector.collect(), iteration) for iteration in range(20)]
+    return learner, [learner.update(collector.collect(), iteration) for iteration in range(iterations)]
+
+
+@pytest.mark.parametrize("algorithm", ["grpo", "rloo"])
+def test_critic_free_methods_raise_a_toy_reward(algorithm, toy_collector):
+    _, history = _toy_run(toy_collector, 20, algorithm=algorithm, epochs=2, kl_coef=0.01)
     assert all(np.isfinite(value) for metrics in history for value in metrics.values())
     early = np.mean([m["score"] for m in history[:2]])
     late = np.mean([m["score"] for m in history[-3:]])
@@ -52,34 +53,12 @@ def test_critic_free_methods_raise_a_toy_reward(algorithm, toy_collector):
 
 
 def test_a_kl_target_raises_the_coefficient_while_the_policy_drifts_past_it(toy_collector):
-    tokenizer = resolve_tokenizer("byte")
-    batch, k, prompt, response = 32, 4, 8, 8
-    policy_lm = testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=0, hidden_dim=32)
-    reference_lm = testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=0, hidden_dim=32)
-
-    def reward_fn(prompt_ids, prompt_mask, response_ids, response_mask):
-        hits = tf.logical_and(tf.equal(response_ids, TARGET), response_mask)
-        return tf.reduce_sum(tf.cast(hits, tf.float32), axis=1)
-
-    collector = toy_collector(policy_lm, reward_fn, batch, samples_per_prompt=k, prompt=prompt, response=response)
-    hyperparameters = policy_gradient.PolicyGradientHyperparameters(
-        samples_per_prompt=k,
-        learning_rate=3e-3,
-        minibatch_size=16,
-        kl_coef=0.01,
-        target_kl=0.05,
-        kl_horizon=160.0,
-        missing_end_penalty=0.0,
-    )
-    learner = policy_gradient.PolicyGradientLearner(
-        policy_lm, reference_lm, tokenizer.end_id, hyperparameters, max_new_tokens=response
-    )
-    history = [learner.update(collector.collect(), iteration) for iteration in range(12)]
+    learner, history = _toy_run(toy_collector, 12, kl_coef=0.01, target_kl=0.05, kl_horizon=160.0)
     assert sum(m["kl"] > 0.05 for m in history) > len(history) / 2, [m["kl"] for m in history]
     # The controller ran after every batch on that batch's KL (replayed here), and it raised the coefficient.
     expected = 0.01
     for metrics in history:
-        expected = ppo_losses.adaptive_kl_coef(expected, metrics["kl"], 0.05, batch, 160.0)
+        expected = ppo_losses.adaptive_kl_coef(expected, metrics["kl"], 0.05, BATCH, 160.0)
         assert metrics["kl_coef"] == pytest.approx(expected, rel=1e-4)
     assert history[-1]["kl_coef"] > 0.0105
     assert "kl_coef" in learner.checkpoint_objects()
