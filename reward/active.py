@@ -148,20 +148,20 @@ def sample_pool(config):
         output_dir=config.output_dir, policy=config.policy, max_new_tokens=config.max_new_tokens, seed=config.seed
     )
     firsts, seconds = collect.sample_pairs(causal_lm, tokenizer, prompts, sampling)
-    *pairs, left_out = collect.drop_empty_pairs(prompts, firsts, seconds)
-    pool = {**dict(zip(PAIR_KEYS, pairs)), "pairs_with_an_empty_response_left_out": left_out}
+    *pairs, left_out = collect.drop_unusable_pairs(prompts, firsts, seconds)
+    pool = {**dict(zip(PAIR_KEYS, pairs)), **left_out}
     if config.gold_check_pairs:
         check_prompts = [record.prompt for record in task.evaluation_prompts(config.gold_check_pairs)]
         check_firsts, check_seconds = collect.sample_pairs(
             causal_lm, tokenizer, check_prompts, dataclasses.replace(sampling, seed=config.seed + 1)
         )
-        *check, _ = collect.drop_empty_pairs(check_prompts, check_firsts, check_seconds)
+        *check, _ = collect.drop_unusable_pairs(check_prompts, check_firsts, check_seconds)
         pool["gold_check"] = dict(zip(PAIR_KEYS, check))
     if len(pool["prompts"]) < config.num_labels:
         raise configs.UserInputError(
             f"The policy gave {len(pool['prompts'])} usable pairs, fewer than the label budget. Received: "
-            f"num_labels={config.num_labels}, pool_size={size} ({pool['pairs_with_an_empty_response_left_out']} "
-            "pairs had an empty response)"
+            f"num_labels={config.num_labels}, pool_size={size} ({left_out[collect.EMPTY_LEFT_OUT]} pairs had an "
+            f"empty response, {left_out[collect.IDENTICAL_LEFT_OUT]} two identical ones)"
         )
     files.atomic_write_json(path, pool)
     return pool

@@ -34,7 +34,7 @@ _ARCHITECTURE = flags.DEFINE_string(
     "architecture", None, "PolicyConfig.architecture of the SFT policy: gpt2 (default), llama3, qwen3, gemma3, ..."
 )
 _TOKENIZER = flags.DEFINE_string(
-    "tokenizer", "", "QuickstartConfig.tokenizer: empty (the task's), or family (the architecture's own kind)."
+    "tokenizer", None, "QuickstartConfig.tokenizer: empty (the task's), or family (the architecture's own kind)."
 )
 _KEY_VALUE_HEADS = flags.DEFINE_integer("num_key_value_heads", None, "PolicyConfig.num_key_value_heads (GQA).")
 _NUM_LAYERS = flags.DEFINE_integer("num_layers", None, "PolicyConfig.num_layers of the SFT policy.")
@@ -57,14 +57,15 @@ HEADLINE = (
 
 
 def config_from_flags(default_output_dir=DEFAULT_OUTPUT_DIR):
-    """The `QuickstartConfig` the flags describe (also used by `rlhf-tf compare` for its shared stages)."""
+    """The `QuickstartConfig` the flags describe: the task's recipe (`quickstart.recipe`) with every given flag over
+    it (also used by `rlhf-tf compare` for its shared stages)."""
     import dataclasses
 
     from rlhf_tf.agents.recipes import quickstart
-    from rlhf_tf.models import policy as policy_lib
 
-    network = policy_lib.PolicyConfig(
-        **common.given((("architecture", _ARCHITECTURE), ("num_key_value_heads", _KEY_VALUE_HEADS)))
+    base = quickstart.recipe(_TASK.value)
+    network = dataclasses.replace(
+        base.policy, **common.given((("architecture", _ARCHITECTURE), ("num_key_value_heads", _KEY_VALUE_HEADS)))
     )
     if _NUM_LAYERS.value is not None:
         network = dataclasses.replace(network, num_layers=_NUM_LAYERS.value)
@@ -74,18 +75,18 @@ def config_from_flags(default_output_dir=DEFAULT_OUTPUT_DIR):
             network, hidden_dim=width, intermediate_dim=4 * width, num_heads=max(1, width // 32)
         )
     network = dataclasses.replace(network, **common.given((("intermediate_dim", _INTERMEDIATE_DIM),)))
-    return quickstart.QuickstartConfig(
+    return dataclasses.replace(
+        base,
         output_dir=common.OUTPUT_DIR.value or default_output_dir,
-        task=_TASK.value,
         seed=common.SEED.value,
         progress=common.PROGRESS.value,
         policy=network,
-        tokenizer=_TOKENIZER.value,
         labeler=_LABELER.value,
         store=_STORE.value,
         lora=common.lora_config(),
         **common.given(
             (
+                ("tokenizer", _TOKENIZER),
                 ("sft_steps", _SFT_STEPS),
                 ("num_pairs", _NUM_PAIRS),
                 ("ppo_iterations", _PPO_ITERATIONS),

@@ -1,6 +1,7 @@
 """Collecting comparisons: sample two responses per prompt from a policy, ask a labeler, keep it all in the store.
 
-Pairs in which a response is empty are left out (an empty text is not a valid record) and counted. The simulated
+Pairs in which a response is empty (an empty text is not a valid record) or both responses are the same text (a
+comparison that carries no preference: the label would be a coin flip) are left out and counted. The simulated
 path used by experiments and the quickstart: the labeler is a `BradleyTerryLabeler` over the task's
 gold scorer. Items and labels go through the SQLite feedback store (the same store people label through), then
 the labelled comparisons are exported as train and eval JSONL, with `labeler.json` beside them: the labeler's
@@ -115,13 +116,13 @@ def collect(config, progress=True):
     questions = labeling_round.LabelingRound(
         store, os.path.abspath(config.output_dir), "comparison", config.labeler, config.label_timeout
     )
-    ids, pairs, empty_pairs = _ask_pairs(questions, task, config, progress)
+    ids, pairs, left_out = _ask_pairs(questions, task, config, progress)
     report = {
         "labeler": "web" if questions.people_answer else "simulated-bradley-terry",
         "temperature": None if questions.people_answer else config.temperature,
         "task": config.task,
         "policy": os.path.abspath(os.fspath(config.policy)) if os.path.exists(os.fspath(config.policy)) else "",
-        "pairs_with_an_empty_response_left_out": empty_pairs,
+        **left_out,
     }
     if questions.people_answer:
         report["unanswered_at_timeout"] = questions.wait_for_people()
@@ -137,16 +138,16 @@ def collect(config, progress=True):
 
 
 def _ask_pairs(questions, task, config, progress):
-    """(item ids, (prompts, firsts, seconds), pairs left out): the pairs put into the store. People's answers are
-    never thrown away: a rerun of a web collection finds its items in the store."""
+    """(item ids, (prompts, firsts, seconds), {reason: pairs left out}): the pairs put into the store. People's
+    answers are never thrown away: a rerun of a web collection finds its items in the store."""
     items = questions.items() if questions.people_answer else []
     if items:
         pairs = ([item.prompt for item in items], *([item.candidates[k] for item in items] for k in (0, 1)))
-        return [item.id for item in items], pairs, 0
+        return [item.id for item in items], pairs, {}
     causal_lm, tokenizer = policy_lib.load_policy(config.policy, dropout=0.0)
     prompts = [record.prompt for record in task.training_prompts(config.num_pairs)]
     firsts, seconds = sample_pairs(causal_lm, tokenizer, prompts, config, progress)
-    prompts, firsts, seconds, empty_pairs = drop_empty_pairs(prompts, firsts, seconds)
+    prompts, firsts, seconds, left_out = drop_unusable_pairs(prompts, firsts, seconds)
     golds = task.gold_score(prompts, firsts), task.gold_score(prompts, seconds)
     ids = questions.ask(
         [
@@ -161,7 +162,7 @@ def _ask_pairs(questions, task, config, progress):
             for p, a, b, g_a, g_b in zip(prompts, firsts, seconds, *golds)
         ]
     )
-    return ids, (prompts, firsts, seconds), empty_pairs
+    return ids, (prompts, firsts, seconds), left_out
 
 
 def _answer_and_export(questions, ids, pairs, task, config, report):
@@ -188,12 +189,19 @@ def _answer_and_export(questions, ids, pairs, task, config, report):
     return exports
 
 
-def drop_empty_pairs(prompts, firsts, seconds):
-    """(prompts, firsts, seconds, count left out): an empty response is not a valid record (README, "Bad input"),
-    so pairs with one are left out and counted."""
-    keep = [bool(a.strip()) and bool(b.strip()) for a, b in zip(firsts, seconds)]
+EMPTY_LEFT_OUT = "pairs_with_an_empty_response_left_out"
+IDENTICAL_LEFT_OUT = "pairs_with_identical_responses_left_out"
+
+
+def drop_unusable_pairs(prompts, firsts, seconds):
+    """(prompts, firsts, seconds, {EMPTY_LEFT_OUT: count, IDENTICAL_LEFT_OUT: count}): an empty response is not a
+    valid record (README, "Bad input") and two identical responses carry no preference, so such pairs are left out
+    and counted."""
+    empty = [not (a.strip() and b.strip()) for a, b in zip(firsts, seconds)]
+    identical = [not e and a.strip() == b.strip() for e, a, b in zip(empty, firsts, seconds)]
+    keep = [not (e or i) for e, i in zip(empty, identical)]
     kept = ([x for x, k in zip(column, keep) if k] for column in (prompts, firsts, seconds))
-    return (*kept, keep.count(False))
+    return (*kept, {EMPTY_LEFT_OUT: empty.count(True), IDENTICAL_LEFT_OUT: identical.count(True)})
 
 
 def _agreement_with_gold(store, split_ids):

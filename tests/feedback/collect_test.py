@@ -21,7 +21,7 @@ def test_collect_samples_labels_stores_and_exports(tmp_path):
         batch_size=16,
     )
     report = collect.collect(config)
-    left_out = report["pairs_with_an_empty_response_left_out"]
+    left_out = report[collect.EMPTY_LEFT_OUT] + report[collect.IDENTICAL_LEFT_OUT]
     assert report["train_pairs"] + report["eval_pairs"] + left_out == 24
     train, _ = reader.read_jsonl(tmp_path / "labels" / "train.jsonl")
     evaluation, _ = reader.read_jsonl(tmp_path / "labels" / "eval.jsonl")
@@ -63,3 +63,11 @@ def test_collect_with_people_in_the_labeling_app(tmp_path):
     assert len(train) + len(evaluation) == len(labels) == report["train_pairs"] + report["eval_pairs"]
     strict = [label for label in labels if "preferred" in label.choice]
     assert strict and report["agreement_with_gold"] == 1.0  # answered as the gold scorer would
+
+
+def test_pairs_with_an_empty_or_two_identical_responses_are_left_out_and_counted():
+    prompts = ["p1", "p2", "p3", "p4", "p5"]
+    firsts, seconds = ["a", " ", "same", "x", "b"], ["b", "c", "same ", "", "a"]
+    *kept, left_out = collect.drop_unusable_pairs(prompts, firsts, seconds)
+    assert kept == [["p1", "p5"], ["a", "b"], ["b", "a"]]
+    assert left_out == {collect.EMPTY_LEFT_OUT: 2, collect.IDENTICAL_LEFT_OUT: 1}
