@@ -18,6 +18,10 @@ DEFAULT_OUTPUT_DIR = "runs/quickstart"
 _TASK = flags.DEFINE_string("task", "reviews", "QuickstartConfig.task.")
 _SFT_STEPS = flags.DEFINE_integer("sft_steps", None, "QuickstartConfig.sft_steps.")
 _NUM_PAIRS = flags.DEFINE_integer("num_pairs", None, "QuickstartConfig.num_pairs.")
+_REWARD_EPOCHS = flags.DEFINE_float("reward_epochs", None, "QuickstartConfig.reward_epochs.")
+_REWARD_PATIENCE = flags.DEFINE_integer(
+    "reward_patience", None, "QuickstartConfig.reward_patience (0: every pass, the last weights kept)."
+)
 _PPO_ITERATIONS = flags.DEFINE_integer("ppo_iterations", None, "QuickstartConfig.ppo_iterations.")
 _LENGTH_PENALTY = flags.DEFINE_float("length_penalty", None, "QuickstartConfig.length_penalty (0: off).")
 _KL_COEF = flags.DEFINE_float("kl_coef", None, "QuickstartConfig.kl_coef.")
@@ -89,6 +93,8 @@ def config_from_flags(default_output_dir=DEFAULT_OUTPUT_DIR):
                 ("tokenizer", _TOKENIZER),
                 ("sft_steps", _SFT_STEPS),
                 ("num_pairs", _NUM_PAIRS),
+                ("reward_epochs", _REWARD_EPOCHS),
+                ("reward_patience", _REWARD_PATIENCE),
                 ("ppo_iterations", _PPO_ITERATIONS),
                 ("length_penalty", _LENGTH_PENALTY),
                 ("kl_coef", _KL_COEF),

@@ -5,7 +5,7 @@ A document states 3-5 facts in short sentences, sometimes with a sentence of bac
 each a set of words that must all appear). The demonstrations' summaries are a mix: mostly good (the key facts in
 one or two sentences), some leaving a key fact out, getting one wrong, copying the document, padding it, or too
 vague to say anything. Teams, places and people are split so evaluation documents name ones never seen in
-training.
+training (`coined_names`: hundreds of made-up names, so that a summary has to copy them).
 """
 
 import dataclasses
@@ -15,24 +15,74 @@ from rlhf_tf.data import records
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
-TEAMS = (
-    "rovers", "hawks", "wolves", "rangers", "lions", "eagles", "tigers", "sharks", "bears", "foxes",
-    "owls", "comets", "giants", "pirates", "falcons", "stags",
+_ONSETS = ("b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gr", "kr", "st", "tr")
+_VOWELS = ("a", "e", "i", "o", "u")
+_CODAS = ("", "", "n", "r", "l", "s", "k", "m", "t")
+
+
+def coined_names(count, seed, avoid=()):
+    """`count` distinct made-up two-syllable names ("dovek", "stamin"), deterministic in `seed`, none in `avoid`.
+
+    The documents name teams, people and places from hundreds of such names, and evaluation documents from
+    names kept out of training: with a dozen names a small model learns the names instead of learning to copy
+    them from the document, and then writes a trained name into a summary of a held-out one. A name is written in
+    the task's word pieces, which the held-out names share with the trained ones."""
+    rng, names, avoid = random.Random(seed), [], set(avoid)
+    while len(names) < count:
+        name = rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_ONSETS) + rng.choice(_VOWELS)
+        name += rng.choice(_CODAS)
+        if name not in avoid:
+            avoid.add(name)
+            names.append(name)
+    return tuple(names)
+
+
+def _split(named, coined, held_out_named):
+    """(every name, the training names, the held-out names): a fifth of the coined names is held out."""
+    cut = len(coined) * 4 // 5
+    train = named[:held_out_named] + coined[:cut]
+    held_out = named[held_out_named:] + coined[cut:]
+    return named + coined, train, held_out
+
+
+# Every other word the documents and summaries write: no coined name may be one of them.
+_WRITTEN = """zero one two three four five six seven eight nine ten eleven twelve the a an on at in of for and with
+    from to until by was were is are it its no one again after hit beat beats scored goals started people treated
+    doctors hurt within hour will stay stays closed close closes open opens until visitors can use meantime members
+    do not need book ahead weather cold windy many there that day busy week town local news covered story play
+    next about thousand came watch fire put out flood cleared power cut fixed kitchen basement lobby top floor
+    library pool museum gym market zoo repairs cleaning holiday staff training north park river ground hill stadium
+    city field lake oak hotel cinema school station theater mill elm grand west harbor main old match teams won
+    something happened building changing hours soon place summary document remember tom ana sam lucy ben maya joe
+    ella rovers reed"""
+_COINED = coined_names(1000, seed=2024, avoid=set(_WRITTEN.split()) | set(DAYS))
+TEAMS, TRAIN_TEAMS, HELD_OUT_TEAMS = _split(
+    ("rovers", "hawks", "wolves", "rangers", "lions", "eagles", "tigers", "sharks", "bears", "foxes", "owls",
+     "comets", "giants", "pirates", "falcons", "stags"),
+    tuple(name + "s" for name in _COINED[:300]),
+    12,
 )  # fmt: skip
-HELD_OUT_TEAMS = TEAMS[12:]
-SURNAMES = ("reed", "hale", "moss", "cole", "pike", "shaw", "lane", "webb", "ford", "price", "hart", "ross")
-HELD_OUT_SURNAMES = SURNAMES[9:]
+SURNAMES, TRAIN_SURNAMES, HELD_OUT_SURNAMES = _split(
+    ("reed", "hale", "moss", "cole", "pike", "shaw", "lane", "webb", "ford", "price", "hart", "ross"),
+    _COINED[300:600],
+    9,
+)
 FIRST = ("tom", "ana", "sam", "lucy", "ben", "maya", "joe", "ella")
 GROUNDS = ("north park", "river ground", "hill stadium", "city field", "lake ground", "oak park")
-HELD_OUT_GROUNDS = GROUNDS[4:]
-BUILDINGS = ("elm hotel", "city library", "grand cinema", "west school", "harbor museum", "main station",
-             "park theater", "old mill")  # fmt: skip
-HELD_OUT_BUILDINGS = BUILDINGS[6:]
+TRAIN_GROUNDS, HELD_OUT_GROUNDS = GROUNDS[:4], GROUNDS[4:]
+_BUILDING_KINDS = ("hotel", "library", "cinema", "school", "museum", "station", "theater", "mill")
+BUILDINGS, TRAIN_BUILDINGS, HELD_OUT_BUILDINGS = _split(
+    ("elm hotel", "city library", "grand cinema", "west school", "harbor museum", "main station", "park theater",
+     "old mill"),
+    tuple(f"{name} {_BUILDING_KINDS[i % len(_BUILDING_KINDS)]}" for i, name in enumerate(_COINED[600:800])),
+    6,
+)  # fmt: skip
 EVENTS = (("fire", "was put out"), ("flood", "was cleared"), ("power cut", "was fixed"))
 ROOMS = ("kitchen", "basement", "lobby", "top floor")
 PLACES = ("library", "pool", "museum", "gym", "market", "zoo")
-PLACE_NAMES = ("maple", "cedar", "birch", "alder", "willow", "aspen")
-HELD_OUT_PLACE_NAMES = PLACE_NAMES[4:]
+PLACE_NAMES, TRAIN_PLACE_NAMES, HELD_OUT_PLACE_NAMES = _split(
+    ("maple", "cedar", "birch", "alder", "willow", "aspen"), _COINED[800:1000], 4
+)
 REASONS = ("repairs", "cleaning", "a holiday", "a staff training day")
 FILLER = (
     "The weather was cold and windy.",
@@ -40,7 +90,10 @@ FILLER = (
     "It was a busy week in the town.",
     "Local news covered the story.",
 )
-QUALITIES = (("good", 0.45), ("missing", 0.15), ("wrong", 0.12), ("copy", 0.10), ("long", 0.10), ("vague", 0.08))
+# A quarter of the writers get a summary exactly right: the gold scorer has a ceiling (every key fact, nothing else,
+# brief), and a win rate against SFT with ties counted half can reach at most 1 - (SFT's share at the ceiling) / 2
+# (0.78 when 45% were good), so the share sets how much RLHF can show.
+QUALITIES = (("good", 0.25), ("missing", 0.19), ("wrong", 0.15), ("copy", 0.14), ("long", 0.14), ("vague", 0.13))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,9 +120,9 @@ def _other(rng, options, avoid):
 
 
 def _match(rng, held_out):
-    teams = HELD_OUT_TEAMS if held_out else TEAMS[:12]
-    surnames = HELD_OUT_SURNAMES if held_out else SURNAMES[:9]
-    grounds = HELD_OUT_GROUNDS if held_out else GROUNDS[:4]
+    teams = HELD_OUT_TEAMS if held_out else TRAIN_TEAMS
+    surnames = HELD_OUT_SURNAMES if held_out else TRAIN_SURNAMES
+    grounds = HELD_OUT_GROUNDS if held_out else TRAIN_GROUNDS
     winner, loser = rng.sample(teams, 2)
     high = rng.randint(2, 5)
     low = rng.randint(0, high - 1)
@@ -97,7 +150,7 @@ def _match(rng, held_out):
 
 
 def _incident(rng, held_out):
-    buildings = HELD_OUT_BUILDINGS if held_out else BUILDINGS[:6]
+    buildings = HELD_OUT_BUILDINGS if held_out else TRAIN_BUILDINGS
     (event, ended), building, room = rng.choice(EVENTS), rng.choice(buildings), rng.choice(ROOMS)
     day, hour = rng.choice(DAYS), rng.randint(1, 11)
     hurt = rng.randint(0, 4)
@@ -125,8 +178,8 @@ def _incident(rng, held_out):
 
 
 def _announcement(rng, held_out):
-    buildings = HELD_OUT_BUILDINGS if held_out else BUILDINGS[:6]
-    place = f"{rng.choice(HELD_OUT_PLACE_NAMES if held_out else PLACE_NAMES[:4])} {rng.choice(PLACES)}"
+    buildings = HELD_OUT_BUILDINGS if held_out else TRAIN_BUILDINGS
+    place = f"{rng.choice(HELD_OUT_PLACE_NAMES if held_out else TRAIN_PLACE_NAMES)} {rng.choice(PLACES)}"
     day, reason = rng.choice(DAYS), rng.choice(REASONS)
     reopen, hour = _other(rng, DAYS, day), rng.randint(7, 10)
     facts = [

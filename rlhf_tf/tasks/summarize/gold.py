@@ -59,7 +59,7 @@ def known_words():
     words = set()
     for example in corpus.generate_examples(4000, seed=99) + corpus.generate_examples(1000, seed=98, held_out=True):
         words.update(_words(example.prompt + example.completion))
-    return frozenset(words)
+    return frozenset(words) | closed_words()
 
 
 def document_of(prompt):

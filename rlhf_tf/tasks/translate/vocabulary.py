@@ -5,7 +5,7 @@ from rlhf_tf.tasks.translate import corpus
 
 VOCABULARY_SIZE = 1024
 # Bump when the corpus generator or the grammar changes, so that an old cached vocabulary is never reused.
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 
 
 def _texts(sample=4000):
