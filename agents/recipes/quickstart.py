@@ -100,8 +100,13 @@ class QuickstartConfig:
 # seed 0; the acceptance runs are seeds 0, 1 and 2 (README, "Bundled tasks").
 TASK_RECIPES = {
     "reviews": {},
-    "dialogue": {},
-    "summarize": {},
+    # Rotary positions: GPT-2's learned positions tied the copying of an hour or a price to where it sat in the
+    # prompt, and a held-out shop's name in more pieces moved it (SFT answered 0.24 of held-out requests rightly
+    # against 0.66 of training ones; a Llama-style policy 0.61 and 0.64).
+    "dialogue": {"policy": policy_lib.PolicyConfig(architecture="llama3")},
+    # Rotary positions, as for dialogue: a summary copies names from the document (seed 0: win rate 0.60, SFT gold
+    # 0.03; GPT-2 not measured on the made-up names yet).
+    "summarize": {"policy": policy_lib.PolicyConfig(architecture="llama3")},
     "translate": {},
 }
 

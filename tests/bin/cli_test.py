@@ -99,3 +99,18 @@ def test_helpshort_lists_the_subcommands_own_flags():
     assert "rlhf_tf.bin.ppo:" in result.stdout and "--clip_range" in result.stdout
     assert "--frontier_prompts" in result.stdout and "--output_dir" in result.stdout  # shared RL and common flags
     assert "--xla_" not in result.stdout and result.stderr == ""  # not every library's flags; a quiet console
+
+
+def test_quickstart_runs_the_task_recipe_with_given_flags_over_it(tmp_path):
+    from rlhf_tf.agents.recipes import quickstart
+
+    out = f"--output_dir={tmp_path}"
+    runs = [[out], [out, "--task=dialogue"], [out, "--task=dialogue", "--architecture=gpt2", "--num_layers=3"]]
+    read = "(config.task, config.policy.architecture, config.policy.num_layers)"
+    assert _configured("quickstart", runs, read=read) == [
+        "('reviews', 'gpt2', 2)",
+        "('dialogue', 'llama3', 2)",  # the dialogue recipe's policy
+        "('dialogue', 'gpt2', 3)",
+    ]
+    assert quickstart.recipe("dialogue", seed=3).policy.architecture == "llama3"
+    assert quickstart.recipe("reviews") == quickstart.QuickstartConfig()
