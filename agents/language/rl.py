@@ -134,6 +134,19 @@ def load_reward(spec, task=None):
     return reward_loading.load_scorer(spec)
 
 
+def prompts_as_written(tokenizer, prompts, chunk=1024):
+    """`texts -> texts`: each detokenized prompt of `prompts` back as it was written, others (a prompt cut to its last
+    tokens) unchanged. Rollouts hold token ids, and a tokenizer that lowercases and splits punctuation (the tasks'
+    WordPiece ones) loses what a Python scorer reads ("Translate to Veltan:", "Human:", the turns' line breaks), so
+    the reward and the rollouts' gold score see the prompts as written."""
+    written = {}
+    for start in range(0, len(prompts), chunk):
+        batch = list(prompts[start : start + chunk])
+        for text, prompt in zip(tokenizer.detokenize(tokenizer.tokenize(batch)).numpy(), batch):
+            written.setdefault(text.decode("utf-8", "replace"), prompt)
+    return lambda texts: [written.get(text, text) for text in texts]
+
+
 def load_prompts(config):
     """(training prompts as `records.Prompt`, evaluation prompt strings, task or None)."""
     task = None
@@ -361,14 +374,23 @@ def train_rl(config, make_learner, reward_fn=None, description="rl", samples_per
     start = latest_step(loop)
     if start:
         logging.info("Resuming RL at iteration %d.", start)
+    as_written = prompts_as_written(tokenizer, [prompt.prompt for prompt in train_prompts])
     rollouts = Rollouts(
-        r, causal_lm, tokenizer, reward_texts, train_prompts, config.loop.seed, start, samples_per_prompt
+        r,
+        causal_lm,
+        tokenizer,
+        lambda prompts, responses: reward_texts(as_written(prompts), responses),
+        train_prompts,
+        config.loop.seed,
+        start,
+        samples_per_prompt,
     )
 
     def iteration(step):
         rollout = rollouts.collect()
         metrics = learner.update(rollout, step)
-        gold = rollout_gold(task, rollouts.texts(rollout))
+        prompts, responses = rollouts.texts(rollout)
+        gold = rollout_gold(task, (as_written(prompts), responses))
         if gold is not None:
             metrics["rollout_gold_score"] = gold
         return metrics

@@ -163,3 +163,18 @@ def test_grpo_command_writes_the_same_run_directory(saved_policy, tmp_path):
     assert (tmp_path / "grpo" / "export" / "policy" / "saved_model.pb").exists()
     saved = json.loads((tmp_path / "grpo" / "config.json").read_text())
     assert saved["hyperparameters"]["algorithm"] == "grpo"
+
+
+def test_rollout_prompts_reach_python_scorers_as_written():
+    """A WordPiece round trip lowercases and respaces a prompt, and the gold scorer no longer finds the sentence to
+    translate in it; `prompts_as_written` gives the scorer the prompt back."""
+    task = tasks.get_task("translate")
+    tokenizer = task.tokenizer()
+    demonstrations = task.demonstrations(40)
+    prompts, responses = [d.prompt for d in demonstrations], [d.completion for d in demonstrations]
+    round_trip = [text.decode() for text in tokenizer.detokenize(tokenizer.tokenize(prompts)).numpy()]
+    as_written = rl.prompts_as_written(tokenizer, prompts)
+    assert as_written(round_trip) == prompts and as_written(["a prompt cut short"]) == ["a prompt cut short"]
+    gold = task.gold_score(prompts, responses).mean()
+    assert task.gold_score(round_trip, responses).mean() < gold - 1.0  # what the scorer saw before
+    assert task.gold_score(as_written(round_trip), responses).mean() == gold
