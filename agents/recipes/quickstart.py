@@ -103,7 +103,14 @@ TASK_RECIPES = {
     # Rotary positions: with GPT-2's learned positions the SFT policy answered 0.24 of held-out requests rightly
     # against 0.66 of training ones, a Llama-style policy 0.61 and 0.64 (likely because a held-out shop's name takes
     # more pieces and moves the facts: held-out prompts are 55 tokens on average, training ones 51).
-    "dialogue": {"policy": policy_lib.PolicyConfig(architecture="llama3")},
+    # The reward model trains until its held-out loss stops improving (the trainer's own defaults; seed 0 on the same
+    # SFT policy and labels: win rate 0.731, reward-model accuracy against gold 0.834, against 0.689 and 0.803 after
+    # the fixed two passes).
+    "dialogue": {
+        "policy": policy_lib.PolicyConfig(architecture="llama3"),
+        "reward_epochs": trainer.RewardConfig.epochs,
+        "reward_patience": trainer.RewardConfig.patience,
+    },
     # Rotary positions, as for dialogue: a summary copies names from the document (seed 0: win rate 0.60, SFT gold
     # 0.03; GPT-2 not measured on the made-up names yet).
     "summarize": {"policy": policy_lib.PolicyConfig(architecture="llama3")},
