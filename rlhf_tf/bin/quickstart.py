@@ -2,6 +2,7 @@
 
     rlhf-tf quickstart                                   # everything with defaults, into runs/quickstart
     rlhf-tf quickstart --output_dir=runs/qs1 --seed=1    # another seed
+    rlhf-tf quickstart --task=dialogue                   # another bundled task, with its recipe (flags win over it)
 
 SFT -> sample comparison pairs from the SFT policy -> label them (simulated labeler, SQLite feedback store) -> train
 the reward model -> PPO against it -> evaluate on 1,000 held-out prompts -> export both SavedModels. Writes
