@@ -199,9 +199,11 @@ class Rollouts:
             dataset = dataset.map(repeat)
         self._batches = dataset
         self.tokenizer = tokenizer
+        self._as_written = prompts_as_written(tokenizer, [prompt.prompt for prompt in train_prompts])
+        score_as_written = lambda prompts, responses: reward_texts(self._as_written(prompts), responses)  # noqa: E731
         self.environment = bridge.TextBanditEnvironment(
             self._batches,
-            bridge.text_reward(reward_texts, tokenizer),
+            bridge.text_reward(score_as_written, tokenizer),
             config.batch_size,
             config.max_prompt_tokens,
             config.max_new_tokens,
@@ -226,11 +228,11 @@ class Rollouts:
         return self.collector.collect()
 
     def texts(self, rollout):
-        """(prompt strings, response strings) of a rollout batch."""
+        """(prompt strings as written, response strings) of a rollout batch."""
         prompts = self.tokenizer.detokenize(rollout["prompt_ids"], rollout["prompt_mask"]).numpy()
         responses = self.tokenizer.detokenize(rollout["response_ids"], rollout["response_mask"]).numpy()
         decode = lambda texts: [text.decode("utf-8", "replace") for text in texts]
-        return decode(prompts), decode(responses)
+        return self._as_written(decode(prompts)), decode(responses)
 
 
 def load_policies(config, strategy, lora=None):
@@ -374,23 +376,14 @@ def train_rl(config, make_learner, reward_fn=None, description="rl", samples_per
     start = latest_step(loop)
     if start:
         logging.info("Resuming RL at iteration %d.", start)
-    as_written = prompts_as_written(tokenizer, [prompt.prompt for prompt in train_prompts])
     rollouts = Rollouts(
-        r,
-        causal_lm,
-        tokenizer,
-        lambda prompts, responses: reward_texts(as_written(prompts), responses),
-        train_prompts,
-        config.loop.seed,
-        start,
-        samples_per_prompt,
+        r, causal_lm, tokenizer, reward_texts, train_prompts, config.loop.seed, start, samples_per_prompt
     )
 
     def iteration(step):
         rollout = rollouts.collect()
         metrics = learner.update(rollout, step)
-        prompts, responses = rollouts.texts(rollout)
-        gold = rollout_gold(task, (as_written(prompts), responses))
+        gold = rollout_gold(task, rollouts.texts(rollout))
         if gold is not None:
             metrics["rollout_gold_score"] = gold
         return metrics
