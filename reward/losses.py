@@ -71,3 +71,31 @@ def centering_penalty(rewards):
     """(mean reward)^2 over all rewards given: keeps the scale anchored at 0 (Eisenstein et al. 2023 use
     coefficient 0.01); Bradley-Terry alone leaves the offset free. Returns a scalar."""
     return tf.square(tf.reduce_mean(tf.cast(rewards, tf.float32)))
+
+
+def click_loss(attraction_logits, clicks, examination_logits=None):
+    """Clicks on the positions of a shown list, as binary cross-entropy summed over positions ([batch, K] -> [batch]).
+
+    Under the examination hypothesis (Richardson et al. 2007; Chuklin et al. 2015) a person clicks position k when
+    they look at it, with probability sigmoid(e_k), and find the item attractive, sigmoid(a):
+        P(click at k) = sigmoid(e_k) * sigmoid(a_k).
+    Without `examination_logits` every position is looked at (the naive model, P = sigmoid(a_k)), so positions
+    that are looked at less teach that their items are worse.
+
+    Args:
+      attraction_logits: [batch, K].
+      clicks: [batch, K] 0/1.
+      examination_logits: optional [K] or [batch, K].
+    """
+    attraction_logits = tf.convert_to_tensor(attraction_logits, tf.float32)
+    clicks = tf.cast(clicks, tf.float32)
+    if examination_logits is None:
+        log_click = tf.math.log_sigmoid(attraction_logits)
+        log_no_click = tf.math.log_sigmoid(-attraction_logits)
+    else:
+        log_click = tf.math.log_sigmoid(tf.cast(examination_logits, tf.float32)) + tf.math.log_sigmoid(
+            attraction_logits
+        )
+        # log(1 - p), stably: log1p(-exp(log p)), with p < 1.
+        log_no_click = tf.math.log1p(-tf.minimum(tf.exp(log_click), 1.0 - 1e-6))
+    return -tf.reduce_sum(clicks * log_click + (1.0 - clicks) * log_no_click, axis=1)

@@ -30,6 +30,7 @@ SUBCOMMANDS = {
     "best-of-n": "The inference-time baseline: n samples per prompt, the reward model's favourite kept; evaluated.",
     "compare": "Every method (best-of-n, PPO, GRPO, RLOO, online DPO, DPO) with one label budget: a table and a plot.",
     "control": "Train a TF-Agents agent in a gym environment from preferences (or demonstrations, or true reward).",
+    "recommend": "Train a TF-Agents bandit on a reward learned from clicks, ratings or slate choices; judge it.",
     "evaluate-policy": "Compare a policy with its starting policy on held-out prompts: gold, reward, KL, win rates.",
     "generate": "Sample responses from a policy run directory, saved policy, preset or SavedModel.",
     "new-preset": "A fresh keras-hub preset of any family (random weights, its own tokenizer kind) for offline work.",

@@ -23,12 +23,21 @@ Deterministic in its seed; `World.visit(rng)` draws (user, context), `contexts` 
 import dataclasses
 
 import numpy as np
+from tf_agents.bandits.environments import bandit_py_environment
+from tf_agents.specs import array_spec
 
 GENRES = ("drama", "comedy", "thriller", "documentary", "animation", "romance", "sci-fi", "news")
 TIMES = ("morning", "afternoon", "evening", "night")
 DEVICES = ("phone", "desktop")
 HISTORY = 3
 FATIGUE = 0.35
+ITEM_FEATURE_NAMES = tuple(f"genre={g}" for g in GENRES) + ("price", "popularity", "freshness", "long")
+CONTEXT_FEATURE_NAMES = (
+    tuple(f"recent={g}" for g in GENRES) + tuple(f"time={t}" for t in TIMES) + tuple(f"device={d}" for d in DEVICES)
+)
+POPULARITY = ITEM_FEATURE_NAMES.index("popularity")
+# What a recommender sees of a candidate in a visit: the item's features and two crosses with the context.
+ARM_FEATURE_NAMES = ITEM_FEATURE_NAMES + ("recent_same_genre", "evening_long")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,10 +63,10 @@ class World:
         return len(self.taste)
 
     def item_features(self):
-        """[items, genres + 3] what a recommender may know of each item: genre one-hot, price, popularity,
-        freshness."""
+        """[items, ITEM_FEATURES] what a recommender may know of each item: genre one-hot, price, popularity,
+        freshness, long-form (see `ITEM_FEATURE_NAMES`)."""
         one_hot = np.eye(len(GENRES), dtype=np.float32)[self.genre]
-        rest = np.stack([self.price, self.popularity, self.freshness], axis=1).astype(np.float32)
+        rest = np.stack([self.price, self.popularity, self.freshness, self.long], axis=1).astype(np.float32)
         return np.concatenate([one_hot, rest], axis=1)
 
     def visit(self, rng):
@@ -140,3 +149,99 @@ def slate_choice(world, visit, first, second, rng, temperature=0.5):
     """0 when the person prefers `first`, 1 for `second` (Bradley-Terry on `slate_value`)."""
     gap = (slate_value(world, visit, second) - slate_value(world, visit, first)) / temperature
     return int(rng.uniform() < _sigmoid(gap))
+
+
+# Visits with candidates, and the TF-Agents environment -------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Visits:
+    """A batch of visits, each with the candidate items a retrieval stage offers for it.
+
+    Attributes:
+      visits: [(user, time, device, history)].
+      candidates: [visits, num_candidates] item ids, distinct within a visit.
+    """
+
+    visits: list
+    candidates: np.ndarray
+
+    def __len__(self):
+        return len(self.visits)
+
+    def observations(self, world):
+        """{"global": [visits, contexts], "per_arm": [visits, candidates, arm features]} (TF-Agents' per-arm
+        observation layout; `ARM_FEATURE_NAMES`: the item's features, the share of the recent history in its genre
+        and whether it is long-form in the evening)."""
+        items = world.item_features()[self.candidates]
+        history = np.asarray([visit[3] for visit in self.visits])  # [visits, HISTORY]
+        genre = world.genre[self.candidates]  # [visits, candidates]
+        same = (genre[:, :, None] == history[:, None, :]).mean(axis=2)
+        evening = np.asarray([TIMES[visit[1]] == "evening" for visit in self.visits], np.float32)
+        evening_long = evening[:, None] * world.long[self.candidates]
+        return {
+            "global": contexts(world, self.visits),
+            "per_arm": np.concatenate([items, same[..., None], evening_long[..., None]], axis=2).astype(np.float32),
+        }
+
+    def satisfaction(self, world):
+        """[visits, candidates] the hidden utility of every candidate (evaluation only)."""
+        return np.stack(
+            [
+                world.satisfaction(user, time, history, items)
+                for (user, time, _, history), items in zip(self.visits, self.candidates)
+            ]
+        )
+
+    def subset(self, rows):
+        return Visits([self.visits[row] for row in rows], self.candidates[rows])
+
+
+def draw_visits(world, count, rng, num_candidates=20):
+    """`count` visits, each with `num_candidates` distinct items drawn uniformly from the catalogue."""
+    visits = [world.visit(rng) for _ in range(count)]
+    keys = rng.uniform(size=(count, world.num_items))
+    candidates = np.argsort(keys, axis=1)[:, :num_candidates]
+    return Visits(visits, candidates)
+
+
+def true_reward(world, visits, actions):
+    """[visits] the hidden satisfaction of the chosen candidate of each visit (the oracle's reward)."""
+    return visits.satisfaction(world)[np.arange(len(visits)), actions].astype(np.float32)
+
+
+class RecommendEnvironment(bandit_py_environment.BanditPyEnvironment):
+    """A per-arm contextual bandit over the simulated population: each step is `batch_size` visits with
+    `num_candidates` candidate items each; the action picks one candidate, and the reward is `reward_fn(visits,
+    actions)`: the learned reward model's score in RLHF, the hidden satisfaction for the oracle (`true_reward`).
+
+    Observations are TF-Agents' per-arm layout {"global": [contexts], "per_arm": [candidates, item features]}.
+    """
+
+    def __init__(self, world, reward_fn, batch_size=8, num_candidates=20, seed=0):
+        self.world = world
+        self._reward_fn = reward_fn
+        self._batch_size = batch_size
+        self._num_candidates = num_candidates
+        self._rng = np.random.default_rng(seed)
+        self.current = None
+        observation_spec = {
+            "global": array_spec.ArraySpec((len(CONTEXT_FEATURE_NAMES),), np.float32),
+            "per_arm": array_spec.ArraySpec((num_candidates, len(ARM_FEATURE_NAMES)), np.float32),
+        }
+        action_spec = array_spec.BoundedArraySpec((), np.int32, minimum=0, maximum=num_candidates - 1, name="action")
+        super().__init__(observation_spec, action_spec, name="recommend")
+
+    def batched(self):
+        return True
+
+    @property
+    def batch_size(self):
+        return self._batch_size
+
+    def _observe(self):
+        self.current = draw_visits(self.world, self._batch_size, self._rng, self._num_candidates)
+        return self.current.observations(self.world)
+
+    def _apply_action(self, action):
+        return np.asarray(self._reward_fn(self.current, np.asarray(action)), np.float32)

@@ -43,4 +43,4 @@ def test_the_simulated_people_show_position_bias_popularity_clicks_fatigue_and_c
     assert np.mean(agree) > 0.6  # a coin gives 0.5; close slates are hard to tell apart
     features = recommend.contexts(world, visits[:3])
     assert features.shape == (3, len(recommend.GENRES) + len(recommend.TIMES) + len(recommend.DEVICES))
-    assert world.item_features().shape == (world.num_items, len(recommend.GENRES) + 3)
+    assert world.item_features().shape == (world.num_items, len(recommend.ITEM_FEATURE_NAMES))
