@@ -101,8 +101,8 @@ def train_recommender(config):
 class RecommendRun:
     def __init__(self, config):
         self.config = config
-        self.paths = training.RunPaths(config.output_dir)
-        os.makedirs(config.output_dir, exist_ok=True)
+        self.paths = training.RunDirectory(config.output_dir)
+        self.paths.write_config(config)  # config.json: every setting and the seed
         self.world = recommend.make_world(config.world_seed, slate_size=config.slate_size)
         self.reward_config = dataclasses.replace(
             config.reward, kind=config.feedback, click_model=config.click_model, seed=config.seed

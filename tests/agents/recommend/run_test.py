@@ -33,6 +33,8 @@ def test_a_bandit_on_a_reward_learned_from_slate_choices_beats_popularity_and_ra
     assert metrics["oracle/satisfaction"] > metrics["random/satisfaction"] + 0.2
     assert metrics["learned/share_of_oracle_gain"] > 0.3  # 0.50 measured at this small budget
     assert metrics["labels"] == 600
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert recorded["seed"] == 5 and recorded["feedback"] == "slates" and recorded["bandit"]["steps"] == 200
     assert 0.0 < metrics["learned/coverage"] <= 1.0 and 0.0 < metrics["learned/diversity"] <= 1.0
     # A rerun of a finished run trains nothing again: the same rounds, the same labels and agent.
     again = recommend_run.train_recommender(config)
