@@ -11,9 +11,9 @@ Agents (`AGENTS`):
 - "lin-ucb" and "lin-ts": linear in the concatenated context and arm features, by upper confidence or Thompson
   sampling.
 
-The slate policy ranks a visit's candidates by the agent's greedy policy's predicted reward
-(`predicted_rewards_mean`, which every agent here emits) and shows the top k: the single-item bandit's estimate
-drives the list, as in a two-stage recommender.
+The slate policy ranks a visit's candidates by the agent's greedy predicted reward (`predicted_rewards`: the
+reward network for the epsilon-greedy agent, `predicted_rewards_mean` policy info for the others) and shows the
+top k: the single-item bandit's estimate drives the list, as in a two-stage recommender.
 """
 
 import dataclasses
