@@ -6,7 +6,8 @@ mu(a | x) = (1 - epsilon) softmax(popularity / temperature) + epsilon / candidat
 way without replacement (Plackett-Luce). `mu` is logged as the propensity of the top item, which off-policy
 evaluation needs.
 
-Examples (numpy, one row per label; `ARM` the per-arm feature width, K the list length):
+People's answers are records (`logged`: the visit's context, item ids, the answer), which `logged.examples` turns
+into training examples (numpy, one row per label; `ARM` the per-arm feature width, K the list length):
 - slates: {"global": [N, G], "first": [N, K, ARM], "second": [N, K, ARM], "preferred": [N] (1: the second list)};
 - ratings: {"global", "items": [N, 1, ARM], "rating": [N]} (a person rates an item they clicked);
 - clicks: {"global", "slate": [N, K, ARM], "clicks": [N, K]}.
@@ -32,56 +33,39 @@ def sample_lists(probabilities, k, rng):
     return np.argsort(-(np.log(probabilities) + gumbel), axis=1)[:, :k]
 
 
-def _rows(observations, positions):
-    """[visits, k, ARM] the per-arm features of the candidates at `positions` [visits, k]."""
-    return np.take_along_axis(observations["per_arm"], positions[:, :, None], axis=1)
-
-
 def slate_choices(world, visits, first, second, rng):
-    """Examples of people choosing between two lists (candidate positions [visits, K] each)."""
-    observations = visits.observations(world)
+    """Records (`logged`) of people choosing between two lists (candidate positions [visits, K] each)."""
     items_first = np.take_along_axis(visits.candidates, first, axis=1)
     items_second = np.take_along_axis(visits.candidates, second, axis=1)
-    preferred = np.array(
-        [recommend.slate_choice(world, v, a, b, rng) for v, a, b in zip(visits.visits, items_first, items_second)]
-    )
-    return {
-        "global": observations["global"],
-        "first": _rows(observations, first),
-        "second": _rows(observations, second),
-        "preferred": preferred.astype(np.int32),
-    }
+    return [
+        {"visit": v, "first": a, "second": b, "preferred": recommend.slate_choice(world, v, a, b, rng)}
+        for v, a, b in zip(visits.visits, items_first, items_second)
+    ]
 
 
 def clicks(world, visits, lists, rng):
-    """Examples of clicks on shown lists (candidate positions [visits, K])."""
-    observations = visits.observations(world)
+    """Records (`logged`) of clicks on shown lists (candidate positions [visits, K])."""
     items = np.take_along_axis(visits.candidates, lists, axis=1)
-    clicked = np.stack([recommend.clicks(world, v, shown, rng) for v, shown in zip(visits.visits, items)])
-    return {"global": observations["global"], "slate": _rows(observations, lists), "clicks": clicked.astype(np.float32)}
+    return [
+        {"visit": v, "slate": shown, "clicks": recommend.clicks(world, v, shown, rng).astype(np.float32)}
+        for v, shown in zip(visits.visits, items)
+    ]
 
 
 def ratings(world, visits, lists, rng, count):
-    """Up to `count` examples of people rating an item they clicked in a shown list (one per visit with a click)."""
-    observations = visits.observations(world)
+    """Up to `count` records (`logged`) of people rating an item they clicked in a shown list (one per visit with a
+    click)."""
     items = np.take_along_axis(visits.candidates, lists, axis=1)
-    rows, positions, values = [], [], []
-    for row, (visit, shown) in enumerate(zip(visits.visits, items)):
+    records = []
+    for visit, shown in zip(visits.visits, items):
         clicked = np.flatnonzero(recommend.clicks(world, visit, shown, rng))
         if len(clicked) == 0:
             continue
-        position = int(rng.choice(clicked))
-        rows.append(row)
-        positions.append(lists[row, position])
-        values.append(recommend.rating(world, visit, int(shown[position]), rng))
-        if len(rows) == count:
+        item = int(shown[int(rng.choice(clicked))])
+        records.append({"visit": visit, "item": item, "rating": recommend.rating(world, visit, item, rng)})
+        if len(records) == count:
             break
-    rows, positions = np.asarray(rows, np.int64), np.asarray(positions, np.int64)
-    return {
-        "global": observations["global"][rows],
-        "items": observations["per_arm"][rows, positions][:, None, :],
-        "rating": np.asarray(values, np.float32),
-    }
+    return records
 
 
 def concatenate(parts):

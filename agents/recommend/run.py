@@ -18,12 +18,24 @@ catalogue, genre diversity within a list, and regret against the best list for t
 positive, so a plain ratio would mean nothing). The greedy policy is exported with TF-Agents' PolicySaver to
 `export/policy`.
 
-Every round's reward model and the agent are checkpointed (`ckpt/`); the labels are kept in `labels/round-N.npz`;
-a rerun resumes after the last finished round.
+Off-policy evaluation, before deployment (`off_policy_logs` > 0): the behaviour policy's logs of fresh visits (its
+top item, the propensity mu(a | x) it gave it, whether the person clicked it and the 1-5 rating they gave it;
+`off_policy/logs.jsonl`, or a user's `off_policy_file`) give IPS, SNIPS and doubly robust estimates, with 95%
+intervals, of the click-through and the mean rating of each policy's top item (the learned agent's, the oracle
+agent's or uniform random when there is no oracle, and popularity's), set beside its online value: the expected
+click and rating of its top item over as many other fresh visits. The doubly robust estimate's q(x, a) is fitted to
+the logs (`item_reward`: a naive click model, a rating regression), cross-fitted on two halves. The table is
+`off_policy/table.md`; the figures are `off_policy/<signal>/<policy>/<estimator>` (with `_low`, `_high`,
+`_covers_online`) in the metrics.
+
+Every round's reward model and the agent are checkpointed (`ckpt/`); the labels are kept in `labels/round-N.jsonl`
+(`logged`: the format of `feedback_file`, which replaces round 0's simulated labels with people's); a rerun resumes
+after the last finished round. Bad lines of a user's file stop the run naming file, line and field, or with
+`skip_bad_records` are copied with their reasons to `rejected_records.jsonl` and counted (`rejected/<kind>`).
 """
 
 import dataclasses
-import io
+import json
 import logging
 import os
 import time
@@ -35,11 +47,16 @@ from tf_agents.policies import epsilon_greedy_policy, policy_saver
 
 from rlhf_tf import configs, files, training
 from rlhf_tf import export as export_lib
-from rlhf_tf.agents.recommend import bandits, feedback
+from rlhf_tf.agents.recommend import bandits, feedback, logged, off_policy
+from rlhf_tf.data import reader
 from rlhf_tf.envs import recommend
+from rlhf_tf.feedback import labelers as labelers_lib
+from rlhf_tf.feedback import labeling_round
+from rlhf_tf.feedback import store as store_lib
 from rlhf_tf.reward import item_reward
 
 FEEDBACK = item_reward.KINDS
+ESTIMATORS = ("ips", "snips", "dr")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +73,17 @@ class RecommendConfig:
     eval_visits: held-out visits every policy is judged on.
     behaviour_temperature, behaviour_epsilon: the logging policy (`feedback.behaviour_probabilities`).
     oracle: also train the same agent on the hidden satisfaction (the reference the learned reward is judged by).
+    off_policy_logs: behaviour-policy logs for off-policy evaluation (module docstring); 0 for none.
+    feedback_file: a JSONL file of people's answers of the `feedback` kind (`logged`), round 0's labels instead of
+      simulated ones (later rounds ask the simulated people).
+    off_policy_file: a JSONL file of a logging policy's logs (`logged`, with propensities) to estimate from instead
+      of simulated logs.
+    skip_bad_records: skip bad lines of those files (copied with their reasons to rejected_records.jsonl) instead of
+      stopping at the first.
+    labeler: "simulated" (the population answers at once) or "web": people compare the two lists of each slate
+      question in the labeling app (`rlhf-tf label-server --store=...`) while the run waits (slates feedback).
+    store: the feedback store shared with the labeling app (default `<output_dir>/feedback.sqlite`).
+    label_timeout: with "web", the longest wait for a round's answers (seconds); training goes on with what came.
     bandit: the agent's `bandits.BanditHyperparameters` (its steps are spread over the rounds).
     reward: the reward model's `item_reward.ItemRewardConfig` (its kind, click model and seed are set from here).
     """
@@ -74,6 +102,13 @@ class RecommendConfig:
     behaviour_temperature: float = 0.3
     behaviour_epsilon: float = 0.2
     oracle: bool = True
+    off_policy_logs: int = 10000
+    feedback_file: str = ""
+    off_policy_file: str = ""
+    skip_bad_records: bool = False
+    labeler: str = "simulated"
+    store: str = ""
+    label_timeout: float = 3600.0
     bandit: bandits.BanditHyperparameters = bandits.BanditHyperparameters()
     reward: item_reward.ItemRewardConfig = item_reward.ItemRewardConfig()
 
@@ -91,6 +126,22 @@ class RecommendConfig:
             num_candidates=self.num_candidates,
         )
         configs.require(self.eval_visits >= 1, "`eval_visits` must be >= 1.", eval_visits=self.eval_visits)
+        configs.require(
+            self.labeler in labeling_round.LABELERS,
+            f"Labelers are {list(labeling_round.LABELERS)}.",
+            labeler=self.labeler,
+        )
+        configs.require(
+            self.labeler == "simulated" or self.feedback == "slates",
+            "People answer slate comparisons in the labeling app; bring clicks and ratings with `feedback_file`.",
+            labeler=self.labeler,
+            feedback=self.feedback,
+        )
+        configs.require(
+            self.off_policy_logs == 0 or self.off_policy_logs >= 100,
+            "`off_policy_logs` must be 0 (none) or >= 100.",
+            off_policy_logs=self.off_policy_logs,
+        )
 
 
 def train_recommender(config):
@@ -111,6 +162,7 @@ class RecommendRun:
         os.makedirs(self.label_dir, exist_ok=True)
         self.state_path = os.path.join(config.output_dir, "state.json")
         self.started = time.perf_counter()
+        self.rejected = {}
 
     # Pieces ---------------------------------------------------------------------------------------------------------
 
@@ -174,7 +226,53 @@ class RecommendRun:
             ).numpy()
             keep = np.sort(np.argsort(-spread, kind="stable")[:per_round])
             visits, shown, other = visits.subset(keep), shown[keep], other[keep]
+        if config.labeler == "web":
+            return self._people_choose(round_number, visits, shown, other)
         return feedback.slate_choices(self.world, visits, shown, other, rng)
+
+    def _people_choose(self, round_number, visits, shown, other):
+        """Slate-comparison items for people in the labeling app (the two lists of each question side by side, for
+        the described visitor); waits for their answers and returns them as records (ties and skips left out)."""
+        config, world = self.config, self.world
+        first = np.take_along_axis(visits.candidates, shown, axis=1)
+        second = np.take_along_axis(visits.candidates, other, axis=1)
+        store = store_lib.FeedbackStore(config.store or os.path.join(config.output_dir, "feedback.sqlite"))
+        try:
+            questions = labeling_round.LabelingRound(
+                store, os.path.abspath(config.output_dir), "slate_comparison", "web", config.label_timeout
+            )
+            if not any(item.metadata.get("round") == round_number for item in questions.items()):  # not on resume
+                questions.ask(
+                    [
+                        store_lib.Item(
+                            kind="slate_comparison",
+                            candidates=tuple(
+                                "\n".join(recommend.describe_item(world, item) for item in items) for items in (a, b)
+                            ),
+                            prompt=recommend.describe_visit(visit) + " Which list would they rather get?",
+                            source=questions.source,
+                            metadata={
+                                "round": round_number,
+                                "record": logged.to_json({"visit": visit, "first": a, "second": b}),
+                                # The hidden satisfaction's verdict: the app's agreement with gold (never trained on).
+                                "gold_preferred": labelers_lib.gold_verdict(
+                                    recommend.slate_value(world, visit, a), recommend.slate_value(world, visit, b)
+                                ),
+                            },
+                        )
+                        for visit, a, b in zip(visits.visits, first, second)
+                    ]
+                )
+            questions.wait_for_people(describe=f"recommend round {round_number}: ")
+            _, answers = questions.answers()
+        finally:
+            store.close()
+        parse = logged.parser("slates", world, config.slate_size, config.num_candidates)
+        return [
+            parse({**item.metadata["record"], "preferred": ("first", "second")[int(target)]})
+            for item, _, target in answers
+            if item.metadata["round"] == round_number and target in (0.0, 1.0)
+        ]
 
     def _exploring_slates(self, agent, visits, rng):
         """The agent's slates with exploration: candidates drawn by a softmax of its predicted rewards."""
@@ -201,15 +299,18 @@ class RecommendRun:
         parts = []
         evaluation = self._evaluation_visits()
         for round_number in range(config.rounds):
-            path = os.path.join(self.label_dir, f"round-{round_number}.npz")
+            path = os.path.join(self.label_dir, f"round-{round_number}.jsonl")
             if round_number < state["rounds_done"]:
-                parts.append(_load(path))
+                parts.append(self._read_labels(path))
                 continue
             if round_number == state["rounds_done"] and manager.latest_checkpoint and round_number:
                 checkpoint.restore(manager.latest_checkpoint)
-            examples = self._labels(round_number, model if round_number else None, agent if round_number else None)
-            _save(path, examples)
-            parts.append(examples)
+            if round_number == 0 and config.feedback_file:
+                records = self._read_file(config.feedback_file, config.feedback)
+            else:
+                records = self._labels(round_number, model if round_number else None, agent if round_number else None)
+            logged.write(path, records)
+            parts.append(logged.examples(self.world, config.feedback, records))
             model = self._refit(model, feedback.concatenate(parts), round_number)
             trainer.train(trainer.total_loops * (round_number + 1) // config.rounds - int(trainer.loops_done.numpy()))
             round_metrics = {
@@ -225,9 +326,42 @@ class RecommendRun:
             }
             logging.info("recommend round %d: %s", round_number, round_metrics)
             manager.save()
-            state = {"rounds_done": round_number + 1, "rounds": state["rounds"] + [round_metrics]}
+            state = {
+                "rounds_done": round_number + 1,
+                "rounds": state["rounds"] + [round_metrics],
+                "rejected": {**state.get("rejected", {}), **self.rejected},
+            }
             files.atomic_write_json(self.state_path, state)
         return self._finish(agent, model, evaluation, state)
+
+    def _read_file(self, path, kind):
+        """A person's file of `kind` records (`logged`), bad lines raising or, with `skip_bad_records`, copied to
+        rejected_records.jsonl beside those of the run's other files (counted in `self.rejected`)."""
+        config = self.config
+        target = self.paths.rejected_records_path
+        rejected = reader.RejectedRecords(f"{target}.{kind}") if config.skip_bad_records else None
+        try:
+            records, report = logged.read(path, kind, self.world, config.slate_size, config.num_candidates, rejected)
+        finally:
+            if rejected is not None:
+                rejected.close()
+        if rejected is not None:
+            # Other files' rejected lines stay (a resumed run reads only the files of the rounds left).
+            lines = _read_lines(target) if os.path.exists(target) else []
+            lines = [line for line in lines if json.loads(line)["file"] != str(path)]
+            lines += _read_lines(rejected.path)
+            files.atomic_write_text(target, "".join(line + "\n" for line in lines))
+            os.remove(rejected.path)
+        self.rejected[kind] = report.rejected
+        if report.rejected:
+            logging.warning("%s: %d bad lines skipped (see %s)", path, report.rejected, target)
+        return records
+
+    def _read_labels(self, path):
+        records, _ = logged.read(
+            path, self.config.feedback, self.world, self.config.slate_size, self.config.num_candidates
+        )
+        return logged.examples(self.world, self.config.feedback, records)
 
     def _refit(self, model, examples, round_number):
         """A fresh reward model fitted to every label so far (each round starts from new weights: a refit, not a
@@ -273,14 +407,130 @@ class RecommendRun:
             "regret": float((best - value).mean()),
         }
 
-    def _oracle(self, evaluation):
+    def _oracle(self):
         """The same agent trained with the same steps on the hidden satisfaction."""
         environment = self._environment(
             lambda visits, actions: recommend.true_reward(self.world, visits, actions), seed=self.config.seed + 1
         )
         agent = self._agent(environment)
         bandits.BanditTrainer(agent, environment, self.config.bandit).train()
-        return self._judge(agent, evaluation, prefix="oracle/")
+        return agent
+
+    def _off_policy(self, policies):
+        """Off-policy estimates of each policy's top-item click-through and rating from the behaviour policy's
+        logs, beside its online value (module docstring). `policies`: name -> (observations -> [visits, candidates]
+        target probabilities)."""
+        config, world = self.config, self.world
+        if config.off_policy_file:
+            records = self._read_file(config.off_policy_file, "logs")
+        else:
+            records = self._behaviour_logs()
+        path = os.path.join(config.output_dir, "off_policy")
+        os.makedirs(path, exist_ok=True)
+        logged.write(os.path.join(path, "logs.jsonl"), records)
+        logs = recommend.Visits([r["visit"] for r in records], np.stack([r["candidates"] for r in records]))
+        actions = np.asarray([r["action"] for r in records])
+        propensities = np.asarray([r["propensity"] for r in records])
+        logged_signals = {
+            signal: np.asarray([r[signal] for r in records], np.float64)
+            for signal in ("click", "rating")
+            if all(signal in r for r in records)
+        }
+        observations = logs.observations(world)
+        online_visits, _ = self._draw(config.off_policy_logs or 10000, 12)
+        online_observations = online_visits.observations(world)
+        online_values = {  # [visits, candidates] each candidate's expected signal
+            "click": np.stack(
+                [recommend.attraction(world, v, c) for v, c in zip(online_visits.visits, online_visits.candidates)]
+            ),
+            "rating": np.stack(
+                [recommend.expected_rating(world, v, c) for v, c in zip(online_visits.visits, online_visits.candidates)]
+            ),
+        }
+        metrics = {}
+        lines = ["| signal | policy | online | IPS [95%] | SNIPS [95%] | DR [95%] |", "|---|---|---|---|---|---|"]
+        for signal, rewards in logged_signals.items():
+            predicted = self._cross_fitted_predictions(observations, actions, rewards, signal)
+            for name, target_fn in policies.items():
+                target = target_fn(observations)
+                online = float(np.mean(np.sum(target_fn(online_observations) * online_values[signal], axis=1)))
+                estimates = {
+                    "ips": off_policy.ips(target, actions, propensities, rewards),
+                    "snips": off_policy.snips(target, actions, propensities, rewards, seed=config.seed),
+                    "dr": off_policy.doubly_robust(target, actions, propensities, rewards, predicted),
+                }
+                prefix = f"off_policy/{signal}/{name}/"
+                metrics[prefix + "online"] = online
+                cells = []
+                for estimator, (value, low, high) in estimates.items():
+                    inside = low <= online <= high
+                    metrics.update(
+                        {
+                            prefix + estimator: value,
+                            prefix + f"{estimator}_low": low,
+                            prefix + f"{estimator}_high": high,
+                            prefix + f"{estimator}_covers_online": float(inside),
+                        }
+                    )
+                    cells.append(f"{value:.3f} [{low:.3f}, {high:.3f}]{'' if inside else ' (misses)'}")
+                lines.append(f"| {signal} | {name} | {online:.3f} | " + " | ".join(cells) + " |")
+        files.atomic_write_text(os.path.join(path, "table.md"), "\n".join(lines) + "\n")
+        return metrics
+
+    def _behaviour_logs(self):
+        """Log records (`logged`) of the behaviour policy on fresh visits: its top item, the propensity it gave it,
+        and the person's click and rating."""
+        config, world = self.config, self.world
+        visits, rng = self._draw(config.off_policy_logs, 11)
+        behaviour = feedback.behaviour_probabilities(
+            world, visits, config.behaviour_temperature, config.behaviour_epsilon
+        )
+        actions = feedback.sample_lists(behaviour, 1, rng)[:, 0]
+        items = visits.candidates[np.arange(len(visits)), actions]
+        clicks = [recommend.clicks(world, v, [item], rng)[0] for v, item in zip(visits.visits, items)]
+        ratings = [recommend.rating(world, v, int(item), rng) for v, item in zip(visits.visits, items)]
+        return [
+            {
+                "visit": visit,
+                "candidates": candidates,
+                "action": int(action),
+                "propensity": float(mu[action]),
+                "click": int(click),
+                "rating": int(rating),
+            }
+            for visit, candidates, action, mu, click, rating in zip(
+                visits.visits, visits.candidates, actions, behaviour, clicks, ratings
+            )
+        ]
+
+    def _cross_fitted_predictions(self, observations, actions, rewards, signal):
+        """[logs, candidates] q(x, a), the expected signal of candidate a as the top item, for the doubly robust
+        estimate: a naive click model (clicks) or a rating regression (ratings) fitted to one half of the logs
+        predicts the other half, and the other way round."""
+        rows = np.arange(len(actions))
+        shown = observations["per_arm"][rows, actions][:, None, :]
+        if signal == "click":
+            examples = {"global": observations["global"], "slate": shown, "clicks": rewards[:, None].astype(np.float32)}
+            kind = "clicks"
+        else:
+            examples = {"global": observations["global"], "items": shown, "rating": rewards.astype(np.float32)}
+            kind = "ratings"
+        config = dataclasses.replace(
+            self.reward_config, kind=kind, click_model="naive", ensemble_size=1, seed=self.config.seed + 77
+        )
+        halves = np.random.default_rng([self.config.seed, 13]).permutation(len(rows)) % 2
+        predicted = np.zeros(observations["per_arm"].shape[:2])
+        for half in (0, 1):
+            model = item_reward.FeedbackModel(config, observations["per_arm"].shape[-1], slate_size=1)
+            item_reward.train_feedback_model(model, {k: v[halves != half] for k, v in examples.items()}, config)
+            held = {
+                "global": observations["global"][halves == half],
+                "per_arm": observations["per_arm"][halves == half],
+            }
+            scores = model.member_scores(held)
+            mean = tf.reduce_mean(tf.sigmoid(scores) if kind == "clicks" else 3.0 + 2.0 * scores, axis=0)
+            predicted[halves == half] = mean.numpy()
+        return predicted
 
     def _finish(self, agent, model, evaluation, state):
         config = self.config
@@ -292,12 +542,25 @@ class RecommendRun:
         metrics.update({f"random/{k}": v for k, v in self._list_metrics(random_lists, evaluation).items()})
         popular = bandits.top_k(self.world.popularity[evaluation.candidates], config.slate_size)
         metrics.update({f"popularity/{k}": v for k, v in self._list_metrics(popular, evaluation).items()})
-        if config.oracle:
-            metrics.update(self._oracle(evaluation))
+        oracle = self._oracle() if config.oracle else None
+        if oracle is not None:
+            metrics.update(self._judge(oracle, evaluation, prefix="oracle/"))
             gain = metrics["oracle/satisfaction"] - metrics["random/satisfaction"]
             metrics["learned/share_of_oracle_gain"] = (
                 metrics["learned/satisfaction"] - metrics["random/satisfaction"]
             ) / gain
+        if config.off_policy_logs or config.off_policy_file:
+            greedy = lambda chosen: lambda observations: np.eye(config.num_candidates)[chosen(observations)]  # noqa: E731
+            policies = {"learned": greedy(lambda o: np.argmax(bandits.predicted_rewards(agent, o), axis=1))}
+            if oracle is not None:
+                policies["oracle"] = greedy(lambda o: np.argmax(bandits.predicted_rewards(oracle, o), axis=1))
+            else:
+                policies["random"] = lambda o: np.full(o["per_arm"].shape[:2], 1.0 / config.num_candidates)
+            popularity = recommend.ARM_FEATURE_NAMES.index("popularity")
+            policies["popularity"] = greedy(lambda o: np.argmax(o["per_arm"][..., popularity], axis=1))
+            metrics.update(self._off_policy(policies))
+        rejected = {**state.get("rejected", {}), **self.rejected}
+        metrics.update({f"rejected/{kind}": count for kind, count in rejected.items()})
         export_policy(agent.policy, self.paths.export_dir("policy"))
         metrics["seconds"] = time.perf_counter() - self.started
         files.atomic_write_json(self.paths.metrics_path, metrics)
@@ -316,12 +579,6 @@ def export_policy(policy, path):
     return export_lib.write_directory(path, saver.save)
 
 
-def _save(path, examples):
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **examples)
-    files.atomic_write_bytes(path, buffer.getvalue())
-
-
-def _load(path):
-    with np.load(path) as data:
-        return {name: data[name] for name in data.files}
+def _read_lines(path):
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().splitlines()

@@ -176,20 +176,31 @@ def _lines(handle, max_line_bytes, chunk_bytes=1 << 20):
         yield number, head, rest()
 
 
-def iter_jsonl(path, format=None, on_error="raise", rejected=None, max_line_bytes=DEFAULT_MAX_LINE_BYTES, report=None):
+def iter_jsonl(
+    path,
+    format=None,
+    on_error="raise",
+    rejected=None,
+    max_line_bytes=DEFAULT_MAX_LINE_BYTES,
+    report=None,
+    parser=None,
+):
     """Yields the records of one JSONL file, handling bad lines by `on_error` (see the module docstring).
 
     Args:
       path: a local path or any `tf.io.gfile` URL.
-      format: one of `formats.FORMATS` to force the shape; None detects it from the first good record.
+      format: one of `formats.FORMATS` to force the shape; None detects it from the first good record. With
+        `parser`, the name the report gives the file's shape.
       on_error: "raise", "skip" (needs `rejected`) or "collect".
       rejected: a `RejectedRecords` receiving skipped lines.
       max_line_bytes: longer lines are rejected without being read into memory.
       report: a `ReadReport` to fill (one is made if None; pass one to read the counts afterwards).
+      parser: a callable taking one decoded JSON object and returning a record or raising `formats.FieldError`,
+        for files of shapes outside `formats.FORMATS` (e.g. recommendation logs); it replaces shape detection.
     """
     if on_error not in ON_ERROR:
         raise ValueError(f"`on_error` must be one of {ON_ERROR}. Received: on_error={on_error!r}")
-    if format is not None and format not in formats.FORMATS:
+    if parser is None and format is not None and format not in formats.FORMATS:
         raise UserInputError(f"`format` must be one of {list(formats.FORMATS)}. Received: format={format!r}")
     path = os.fspath(path)
     report = report if report is not None else ReadReport(path)
@@ -239,7 +250,9 @@ def iter_jsonl(path, format=None, on_error="raise", rejected=None, max_line_byte
                 )
                 continue
             try:
-                if not report.format:
+                if parser is not None:
+                    record = parser(obj)
+                elif not report.format:
                     shape = formats.detect_format(obj)
                     record = formats.parse(obj, shape)
                     report.format = shape

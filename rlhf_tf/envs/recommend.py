@@ -21,6 +21,7 @@ Deterministic in its seed; `World.visit(rng)` draws (user, context), `contexts` 
 """
 
 import dataclasses
+import math
 
 import numpy as np
 from tf_agents.bandits.environments import bandit_py_environment
@@ -121,11 +122,17 @@ def _sigmoid(x):
 
 def clicks(world, visit, slate, rng):
     """[len(slate)] 0/1 clicks on a slate shown in order (position-biased, popularity-drawn)."""
-    user, time, _, history = visit
     slate = np.asarray(slate)
     looked = rng.uniform(size=len(slate)) < world.examination[: len(slate)]
-    attraction = _sigmoid(2.0 * world.satisfaction(user, time, history, slate) + 1.5 * world.popularity[slate] - 1.0)
-    return (looked & (rng.uniform(size=len(slate)) < attraction)).astype(np.int32)
+    return (looked & (rng.uniform(size=len(slate)) < attraction(world, visit, slate))).astype(np.int32)
+
+
+def attraction(world, visit, items):
+    """[len(items)] the probability a person clicks each item once they look at it: satisfaction, and popularity's
+    pull (clicks do not always mean satisfaction)."""
+    user, time, _, history = visit
+    items = np.asarray(items)
+    return _sigmoid(2.0 * world.satisfaction(user, time, history, items) + 1.5 * world.popularity[items] - 1.0)
 
 
 RATING_CENTER = -0.9  # the median satisfaction of an item picked at random: what people rate 3
@@ -139,6 +146,20 @@ def rating(world, visit, item, rng, noise=0.75):
     return int(np.clip(np.round(3.0 + 2.0 * (value - RATING_CENTER) + rng.normal(0.0, noise)), 1, 5))
 
 
+def expected_rating(world, visit, items, noise=0.75):
+    """[len(items)] the mean of `rating` over people's inconsistency (for online values without sampling noise):
+    with m = 3 + 2 (satisfaction - RATING_CENTER), E[rating] = 5 - sum_k P(rating <= k) over k = 1..4, with
+    P(rating <= k) = Phi((k + 0.5 - m) / noise)."""
+    user, time, _, history = visit
+    mean = 3.0 + 2.0 * (world.satisfaction(user, time, history, items) - RATING_CENTER)
+    cuts = (np.arange(1, 5) + 0.5)[None, :] - mean[:, None]
+    at_most = 0.5 * (1.0 + _erf(cuts / (noise * np.sqrt(2.0))))
+    return 5.0 - at_most.sum(axis=1)
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
 def slate_value(world, visit, slate):
     """Position-discounted satisfaction of a slate (what people weigh when they compare two lists)."""
     user, time, _, history = visit
@@ -149,6 +170,22 @@ def slate_choice(world, visit, first, second, rng, temperature=0.5):
     """0 when the person prefers `first`, 1 for `second` (Bradley-Terry on `slate_value`)."""
     gap = (slate_value(world, visit, second) - slate_value(world, visit, first)) / temperature
     return int(rng.uniform() < _sigmoid(gap))
+
+
+def describe_visit(visit):
+    """What a labeler is told of a visit: the context a recommender sees (never who the user is)."""
+    _, time, device, history = visit
+    recent = ", ".join(GENRES[g] for g in history)
+    return f"A visitor in the {TIMES[time]}, on a {DEVICES[device]}. Their last three items: {recent}."
+
+
+def describe_item(world, item):
+    """One line a labeler sees for an item of a list."""
+    form = "long-form" if world.long[item] else "short"
+    return (
+        f"#{item} {GENRES[world.genre[item]]}, {form} · price {world.price[item]:.2f} · "
+        f"popularity {world.popularity[item]:.2f} · freshness {world.freshness[item]:.2f}"
+    )
 
 
 # Visits with candidates, and the TF-Agents environment -------------------------------------------------------------

@@ -2,7 +2,7 @@
 arrays an item carries for people to see (a control segment's observations).
 
 Choices by item kind:
-- comparison / segment_comparison: {"preferred": 0 or 1}, {"tie": true} or {"skip": true};
+- comparison / segment_comparison / slate_comparison: {"preferred": 0 or 1}, {"tie": true} or {"skip": true};
 - ranking: {"ranking": [indices, best first]} or {"skip": true};
 - rating: {"score": number} or {"skip": true}.
 """
@@ -15,7 +15,8 @@ import numpy as np
 
 from rlhf_tf.errors import UserInputError
 
-ITEM_KINDS = ("comparison", "ranking", "rating", "segment_comparison")
+ITEM_KINDS = ("comparison", "ranking", "rating", "segment_comparison", "slate_comparison")
+PAIR_KINDS = ("comparison", "segment_comparison", "slate_comparison")
 
 
 class ItemAlreadyLabeled(Exception):
@@ -31,8 +32,9 @@ class Item:
     """Something to label.
 
     Attributes:
-      kind: "comparison", "ranking", "rating" or "segment_comparison".
-      candidates: the responses (2 for a comparison, K >= 2 for a ranking, 1 for a rating), or two segment ids.
+      kind: "comparison", "ranking", "rating", "segment_comparison" or "slate_comparison".
+      candidates: the responses (2 for a comparison, K >= 2 for a ranking, 1 for a rating), two segment ids, or two
+        recommendation lists (one line per item, in the order shown).
       prompt: the context shown above the candidates.
       source: who produced the item (a run directory, a policy name).
       metadata: anything the producer wants back with the labels (JSON-serialisable), e.g. disagreement scores.
@@ -56,7 +58,7 @@ class Item:
     def __post_init__(self):
         if self.kind not in ITEM_KINDS:
             raise UserInputError(f"`kind` must be one of {list(ITEM_KINDS)}. Received: kind={self.kind!r}")
-        wanted = {"comparison": 2, "segment_comparison": 2, "rating": 1}.get(self.kind)
+        wanted = {"rating": 1, **{kind: 2 for kind in PAIR_KINDS}}.get(self.kind)
         count = len(self.candidates)
         if (wanted is not None and count != wanted) or (self.kind == "ranking" and count < 2):
             raise UserInputError(
@@ -93,7 +95,7 @@ def validate_choice(kind, choice, candidates_count):
     ((key, value),) = choice.items()
     if key == "skip" and value is True:
         return
-    if kind in ("comparison", "segment_comparison"):
+    if kind in PAIR_KINDS:
         if (key == "preferred" and value in (0, 1) and not isinstance(value, bool)) or (key == "tie" and value is True):
             return
     elif kind == "ranking":

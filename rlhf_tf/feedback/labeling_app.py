@@ -182,7 +182,7 @@ def _secure():
 def _parse_choice(item):
     """The store choice a submitted form gives for `item` (a 400 for anything else)."""
     value = flask.request.form.get("choice", "")
-    if value in _CHOICES and (value == "skip" or item.kind in ("comparison", "segment_comparison")):
+    if value in _CHOICES and (value == "skip" or item.kind in store_lib.PAIR_KINDS):
         return _CHOICES[value]
     if value.startswith("score-") and item.kind == "rating":
         try:

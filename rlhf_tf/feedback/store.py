@@ -25,6 +25,7 @@ from rlhf_tf.data import reader, records, tfrecord
 from rlhf_tf.errors import UserInputError
 from rlhf_tf.feedback.items import (  # noqa: F401  (the store's types, importable from here too)
     ITEM_KINDS,
+    PAIR_KINDS,
     AlreadyAnswered,
     Item,
     ItemAlreadyLabeled,
@@ -468,8 +469,8 @@ class FeedbackStore:
         "item<item id>-label<label id>" (`record_item_id` reads the item back)."""
         exported = []
         for item, label in self.labeled(kind):
-            if item.kind == "segment_comparison":
-                continue
+            if item.kind in ("segment_comparison", "slate_comparison"):
+                continue  # their runs read them back (`LabelingRound.answers`)
             identifier = f"item{item.id}-label{label.id}"
             ((key, value),) = label.choice.items()
             if item.kind == "comparison":

@@ -14,7 +14,7 @@
     var key = event.key;
     if (key === "u") { document.querySelector("#undo-form button").click(); return; }
     if (key === "s") { submit("skip"); return; }
-    if (kind === "comparison" || kind === "segment_comparison") {
+    if (kind === "comparison" || kind === "segment_comparison" || kind === "slate_comparison") {
       if (key === "1" || key === "ArrowLeft") { submit("left"); }
       else if (key === "2" || key === "ArrowRight") { submit("right"); }
       else if (key === "t" || key === "=") { submit("tie"); }
