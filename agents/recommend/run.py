@@ -236,7 +236,7 @@ class RecommendRun:
         config, world = self.config, self.world
         first = np.take_along_axis(visits.candidates, shown, axis=1)
         second = np.take_along_axis(visits.candidates, other, axis=1)
-        store = store_lib.FeedbackStore(config.store or os.path.join(config.output_dir, "feedback.sqlite"))
+        store = store_lib.FeedbackStore(config.store or self.paths.feedback_store_path)
         try:
             questions = labeling_round.LabelingRound(
                 store, os.path.abspath(config.output_dir), "slate_comparison", "web", config.label_timeout
