@@ -75,7 +75,9 @@ class ItemRewardConfig:
     kind: the feedback it learns from (`KINDS`).
     click_model: "examination" or "naive" (clicks only).
     ensemble_size: members (bootstrap resamples); disagreement needs at least 2.
-    layers: each member's common tower.
+    layers: each member's common tower. One layer of 32: on 2,000 slate choices two layers (64, 32) stopped after one
+      or two passes and their agents reached 0.86-0.94 of the oracle's gain over random; (32,) trained for 4-9
+      passes and reached 0.92-0.98 (world 0, seeds 100-102).
     learning_rate, batch_size: Adam's, and examples per step.
     max_epochs, patience: passes at most; stop after `patience` passes without a better held-out loss (the best
       pass's weights are kept).
@@ -87,7 +89,7 @@ class ItemRewardConfig:
     kind: str = "slates"
     click_model: str = "examination"
     ensemble_size: int = 3
-    layers: tuple = (64, 32)
+    layers: tuple = (32,)
     learning_rate: float = 3e-3
     batch_size: int = 64
     max_epochs: int = 150
