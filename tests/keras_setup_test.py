@@ -54,3 +54,37 @@ def test_the_variable_set_to_false_is_refused():
     assert result.returncode != 0
     assert "TF_USE_LEGACY_KERAS is set to a value that turns legacy Keras off" in result.stderr
     assert "Received: TF_USE_LEGACY_KERAS='0'" in result.stderr
+
+
+def test_on_one_cpu_a_py_function_calling_tensorflow_inside_a_loop_does_not_wait_forever():
+    # The rollout pattern: a driver's tf.function steps an environment whose reward is a py_function calling the
+    # reward SavedModel. With one usable CPU TensorFlow made one inter-op thread, the outer step held it and the nested
+    # call waited forever (PPO pinned with `taskset -c 1` hung before its first step); importing rlhf_tf asks for two.
+    code = """
+        import os
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        import rlhf_tf
+        import tensorflow as tf
+
+        @tf.function
+        def inner(x):
+            return tf.reduce_sum(tf.matmul(x, x))
+
+        @tf.function
+        def outer(x):
+            def body(i, total):
+                value = tf.py_function(lambda y: inner(y), [x], tf.float32)
+                value.set_shape(())
+                return i + 1, total + value
+            return tf.while_loop(lambda i, total: i < 3, body, [0, 0.0])[1]
+
+        print("total", float(outer(tf.ones((4, 4)))), os.environ["TF_NUM_INTEROP_THREADS"])
+        """
+    env = {
+        key: value for key, value in os.environ.items() if key not in ("TF_USE_LEGACY_KERAS", "TF_NUM_INTEROP_THREADS")
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["192.0", "2"]  # 3 x sum(ones(4,4) @ ones(4,4)) = 3 x 64
