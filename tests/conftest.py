@@ -32,7 +32,9 @@ _HEAVIEST_FIRST = (
     "tests/agents/control/control_web_test.py",  # 98
     "tests/training/distribution_test.py",  # 78
     "tests/agents/recipes/report_test.py",  # 63
-    "tests/agents/recommend/run_test.py",  # 64
+    "tests/agents/recommend/run_test.py",  # 75
+    "tests/agents/recommend/web_test.py",  # 50
+    "tests/agents/recommend/logged_test.py",  # 35
 )
 
 
