@@ -82,8 +82,6 @@ class ItemRewardConfig:
     max_epochs, patience: passes at most; stop after `patience` passes without a better held-out loss (the best
       pass's weights are kept).
     held_out: the share of examples held out to decide when to stop (at least one).
-    min_epochs: passes before the held-out loss may pick the weights kept (a noisy held-out set can favour the
-      barely trained weights of the first passes).
     weight_decay: decoupled weight decay (AdamW's), 0 for none.
     seed: initialisation, resampling, held-out split and shuffling.
     """
@@ -97,7 +95,6 @@ class ItemRewardConfig:
     max_epochs: int = 150
     patience: int = 10
     held_out: float = 0.15
-    min_epochs: int = 1
     weight_decay: float = 0.0
     seed: int = 0
 
@@ -251,9 +248,9 @@ def train_feedback_model(model, examples, config):
         train_losses = [float(train_step(batch)) for batch in dataset]
         loss = float(held_out_loss())
         curve.append((epoch, float(np.mean(train_losses)), loss))
-        if epoch >= config.min_epochs and loss < best - 1e-5:
+        if loss < best - 1e-5:
             best, best_epoch, best_weights = loss, epoch, model.get_weights()
-        elif config.patience and epoch >= config.min_epochs and epoch - best_epoch >= config.patience:
+        elif config.patience and epoch - best_epoch >= config.patience:
             break
     model.set_weights(best_weights)
     results = {
