@@ -45,7 +45,7 @@ import tensorflow as tf
 from tf_agents.environments import tf_py_environment
 from tf_agents.policies import epsilon_greedy_policy, policy_saver
 
-from rlhf_tf import configs, files, training
+from rlhf_tf import configs, files, plots, training
 from rlhf_tf import export as export_lib
 from rlhf_tf.agents.recommend import bandits, feedback, logged, off_policy
 from rlhf_tf.data import reader
@@ -570,10 +570,60 @@ class RecommendRun:
             metrics.update(self._off_policy(policies))
         rejected = {**state.get("rejected", {}), **self.rejected}
         metrics.update({f"rejected/{kind}": count for kind, count in rejected.items()})
+        self._plot(state, metrics)
         export_policy(agent.policy, self.paths.export_dir("policy"))
         metrics["seconds"] = time.perf_counter() - self.started
         files.atomic_write_json(self.paths.metrics_path, metrics)
         return metrics
+
+    def _plot(self, state, metrics):
+        """plots/rounds.png: true satisfaction by labels so far (the agent's lists and the learned reward's own
+        ranking) against the oracle, popularity and random; plots/off_policy.png: each estimate with its interval
+        beside the online value."""
+        directory = self.paths.plots_dir
+        os.makedirs(directory, exist_ok=True)
+        figure, axes = plots.new_figure()
+        labels = [r["labels"] for r in state["rounds"]]
+        axes.plot(labels, [r["learned/satisfaction"] for r in state["rounds"]], "o-", label="agent on learned reward")
+        axes.plot(
+            labels, [r["reward_greedy/satisfaction"] for r in state["rounds"]], "s--", label="learned reward's top 5"
+        )
+        for name, style in (("oracle", "g:"), ("popularity", "r:"), ("random", "k:")):
+            if f"{name}/satisfaction" in metrics:
+                axes.axhline(metrics[f"{name}/satisfaction"], linestyle=":", color=style[0], label=name)
+        axes.set_xlabel(f"{self.config.feedback} labels")
+        axes.set_ylabel("true satisfaction of the list")
+        axes.legend(fontsize=8)
+        plots.save_png(figure, os.path.join(directory, "rounds.png"))
+        signals = [s for s in ("click", "rating") if any(k.startswith(f"off_policy/{s}/") for k in metrics)]
+        if not signals:
+            return
+        figure, axes = plots.new_figure(len(signals), (5 * len(signals), 3.6))
+        for ax, signal in zip(np.atleast_1d(axes), signals):
+            policies = sorted({k.split("/")[2] for k in metrics if k.startswith(f"off_policy/{signal}/")})
+            for row, policy in enumerate(policies):
+                prefix = f"off_policy/{signal}/{policy}/"
+                for offset, estimator in zip((-0.2, 0.0, 0.2), ESTIMATORS):
+                    value, low, high = (metrics[prefix + estimator + end] for end in ("", "_low", "_high"))
+                    ax.errorbar(
+                        [row + offset],
+                        [value],
+                        yerr=[[value - low], [high - value]],
+                        fmt="o",
+                        capsize=3,
+                        color=f"C{ESTIMATORS.index(estimator)}",
+                        label=estimator.upper() if row == 0 else None,
+                    )
+                ax.plot(
+                    [row - 0.35, row + 0.35],
+                    [metrics[prefix + "online"]] * 2,
+                    "k-",
+                    label="online" if row == 0 else None,
+                )
+            ax.set_xticks(range(len(policies)), policies)
+            ax.set_title(f"top item's {signal}")
+            ax.legend(fontsize=8)
+        plots.save_png(figure, os.path.join(directory, "off_policy.png"))
 
 
 def export_policy(policy, path):

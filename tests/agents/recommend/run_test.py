@@ -52,6 +52,8 @@ def test_a_bandit_on_a_reward_learned_from_slate_choices_beats_popularity_and_ra
     assert len(logs) == 10000 and all(0.0 < log["propensity"] <= 1.0 for log in logs)
     logged_mean = np.mean([log["rating"] for log in logs])
     assert abs(logged_mean - metrics["off_policy/rating/learned/online"]) > 0.3, table
+    assert (tmp_path / "run" / "plots" / "rounds.png").stat().st_size > 0
+    assert (tmp_path / "run" / "plots" / "off_policy.png").stat().st_size > 0
     # A rerun of a finished run trains nothing again: the same rounds, the same labels and agent.
     again = recommend_run.train_recommender(config)
     assert again["learned/satisfaction"] == metrics["learned/satisfaction"]
