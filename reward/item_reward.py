@@ -82,7 +82,6 @@ class ItemRewardConfig:
     max_epochs, patience: passes at most; stop after `patience` passes without a better held-out loss (the best
       pass's weights are kept).
     held_out: the share of examples held out to decide when to stop (at least one).
-    weight_decay: decoupled weight decay (AdamW's), 0 for none.
     seed: initialisation, resampling, held-out split and shuffling.
     """
 
@@ -95,7 +94,6 @@ class ItemRewardConfig:
     max_epochs: int = 150
     patience: int = 10
     held_out: float = 0.15
-    weight_decay: float = 0.0
     seed: int = 0
 
     def __post_init__(self):
@@ -222,7 +220,7 @@ def train_feedback_model(model, examples, config):
     )
     tf.random.set_seed(config.seed)
     _build(model, held_out)
-    optimizer = keras.optimizers.Adam(config.learning_rate, weight_decay=config.weight_decay or None)
+    optimizer = keras.optimizers.Adam(config.learning_rate)
     step = tf.Variable(0, dtype=tf.int64)
     members = config.ensemble_size
 

@@ -449,13 +449,14 @@ class RecommendRun:
                 [recommend.expected_rating(world, v, c) for v, c in zip(online_visits.visits, online_visits.candidates)]
             ),
         }
+        # Each policy's target probabilities on the logs and online, computed once for every signal.
+        targets = {name: (fn(observations), fn(online_observations)) for name, fn in policies.items()}
         metrics = {}
         lines = ["| signal | policy | online | IPS [95%] | SNIPS [95%] | DR [95%] |", "|---|---|---|---|---|---|"]
         for signal, rewards in logged_signals.items():
             predicted = self._cross_fitted_predictions(observations, actions, rewards, signal)
-            for name, target_fn in policies.items():
-                target = target_fn(observations)
-                online = float(np.mean(np.sum(target_fn(online_observations) * online_values[signal], axis=1)))
+            for name, (target, online_target) in targets.items():
+                online = float(np.mean(np.sum(online_target * online_values[signal], axis=1)))
                 estimates = {
                     "ips": off_policy.ips(target, actions, propensities, rewards),
                     "snips": off_policy.snips(target, actions, propensities, rewards, seed=config.seed),
