@@ -69,6 +69,8 @@ class ControlConfig:
       record_demonstrations: after training, write this many episodes of the final greedy policy (true reward
         recorded) to `demonstrations.jsonl` in the run directory: expert data for BC and the adversarial reward.
       seed: seeds everything (environments, networks, teacher, pair choice).
+      deterministic: TensorFlow's op determinism (`LoopConfig.deterministic`): a rerun on the same machine gives the
+        same metrics.json apart from timings.
       progress: show the progress bar.
     """
 
@@ -100,6 +102,7 @@ class ControlConfig:
     agent_hp: control_agents.AgentHyperparameters = None
     record_demonstrations: int = 0
     seed: int = 0
+    deterministic: bool = False
     progress: bool = True
 
     def __post_init__(self):

@@ -186,7 +186,6 @@ class ControlAgent:
         self._collect = common.function(self.driver.run)
         self.total_iterations = total_iterations
         self._train_fns = {}
-        self._dataset_iterator = None
         if not self.on_policy and hyperparameters.initial_steps:
             self._random_driver = dynamic_step_driver.DynamicStepDriver(
                 environment,
@@ -222,10 +221,6 @@ class ControlAgent:
             loss = self._train_function(reward)(experience)
             self.replay_buffer.clear()
             return float(loss)
-        if self._dataset_iterator is None:
-            # Sampled in sequence: parallel sampling calls would draw from the random stream in any order.
-            dataset = self.replay_buffer.as_dataset(sample_batch_size=self.hp.batch_size, num_steps=2).prefetch(4)
-            self._dataset_iterator = iter(dataset)
         return float(self._train_function(reward)(tf.constant(self.hp.train_steps)))
 
     def _train_function(self, reward):
@@ -237,12 +232,14 @@ class ControlAgent:
                     return self.agent.train(reward(experience)).loss
 
             else:
-                iterator = self._dataset_iterator
 
                 def train(steps):
+                    # Minibatches are drawn inside the train step, in sequence with collection: a prefetching
+                    # dataset would sample the buffer while the driver writes to it, and what it drew would
+                    # depend on thread timing (an evaluation between iterations changed a run's outcome).
                     total = tf.constant(0.0)
                     for _ in tf.range(steps):
-                        experience, _ = next(iterator)
+                        experience, _ = self.replay_buffer.get_next(sample_batch_size=self.hp.batch_size, num_steps=2)
                         total += self.agent.train(reward(experience)).loss
                     return total / tf.cast(steps, tf.float32)
 

@@ -60,12 +60,12 @@ class ControlRun:
             eval_every=config.eval_every,
             seed=config.seed,
             progress=config.progress,
+            deterministic=config.deterministic,
         )
         self.loop = training.TrainLoop(loop_config, config.output_dir, run_config=config, metrics_prefix="control")
         self.loop.shown_metrics = ("true_return_train", "labels_used", "reward_accuracy")
         self.fixed = config.fixed_horizon
         self.environment = control_agents.batched_environment(self._make_train_env, hp.num_envs)
-        self.eval_environment = control_agents.batched_environment(self._make_eval_env, config.eval_episodes)
         self.eval_horizon = config.eval_horizon or time_limit(config.env)
         self.agent = control_agents.make_agent(config.agent, self.environment, hp, self.iterations)
         self.observation_size = self.environment.observation_spec().shape[0]
@@ -239,7 +239,10 @@ class ControlRun:
 
     def evaluate(self, step):
         del step
-        returns = evaluation.evaluate(self.agent.policy, self.eval_environment, self.eval_horizon, self.greedy_action)
+        # Fresh environments each time: every evaluation starts from the same initial states, so evaluating during
+        # training leaves the final evaluation as it would be without.
+        environment = control_agents.batched_environment(self._make_eval_env, self.config.eval_episodes)
+        returns = evaluation.evaluate(self.agent.policy, environment, self.eval_horizon, self.greedy_action)
         return {
             "control/true_return_mean": float(np.mean(returns)),
             "control/true_return_std": float(np.std(returns)),

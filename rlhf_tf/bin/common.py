@@ -30,6 +30,12 @@ FORMAT = flags.DEFINE_enum(
 SEQ_LEN = flags.DEFINE_integer("seq_len", None, "PipelineConfig.seq_len: max tokens per sequence.")
 MAX_PROMPT_TOKENS = flags.DEFINE_integer("max_prompt_tokens", None, "PipelineConfig.max_prompt_tokens.")
 BATCH_SIZE = flags.DEFINE_integer("batch_size", None, "PipelineConfig.batch_size (global).")
+DETERMINISTIC = flags.DEFINE_bool(
+    "deterministic",
+    False,
+    "LoopConfig.deterministic: TensorFlow's op determinism, so that a rerun on the same machine with the same seed "
+    "repeats every number (some ops run slower).",
+)
 PROGRESS = flags.DEFINE_bool("progress", True, "LoopConfig.progress: show progress bars.")
 LORA_RANK = flags.DEFINE_integer(
     "lora_rank", 0, "LoraConfig.rank: train LoRA adapters of this rank on the frozen model (0: train it all)."
@@ -51,6 +57,8 @@ def prepare():
     """Call first in main(): sets up logical CPU devices before TensorFlow initialises them."""
     if CPU_DEVICES.value:
         training.configure_cpu_devices(CPU_DEVICES.value)
+    if DETERMINISTIC.value:
+        training.enable_determinism()
     if not OUTPUT_DIR.value:
         from rlhf_tf.errors import UserInputError
 
@@ -66,7 +74,7 @@ def loop_config(default):
     """`default` (a LoopConfig) with the flags that were given."""
     import dataclasses
 
-    changes = {"seed": SEED.value, "progress": PROGRESS.value}
+    changes = {"seed": SEED.value, "progress": PROGRESS.value, "deterministic": DETERMINISTIC.value}
     changes.update(given((("steps", STEPS), ("log_every", LOG_EVERY), ("checkpoint_every", CHECKPOINT_EVERY))))
     return dataclasses.replace(default, **changes)
 

@@ -68,6 +68,7 @@ def main(argv):
         demonstrations=_DEMONSTRATIONS.value,
         record_demonstrations=_RECORD.value,
         seed=common.SEED.value,
+        deterministic=common.DETERMINISTIC.value,
         progress=common.PROGRESS.value,
     )
     changes.update(

@@ -12,7 +12,7 @@ from rlhf_tf.training.distribution import (
 )
 from rlhf_tf.training.early_stopping import EarlyStopping
 from rlhf_tf.training.gradient_step import GradientStep
-from rlhf_tf.training.loop import TrainingDiverged, TrainLoop, seed_everything
+from rlhf_tf.training.loop import TrainingDiverged, TrainLoop, enable_determinism, seed_everything
 from rlhf_tf.training.minibatches import ReplicaSplitStep, run_minibatches
 from rlhf_tf.training.run_directory import PLOTS_DIR, RunDirectory, RunPaths, read_scalars
 
@@ -28,6 +28,7 @@ __all__ = [
     "TrainingDiverged",
     "configure_cpu_devices",
     "create_strategy",
+    "enable_determinism",
     "global_mean",
     "per_replica_batch_size",
     "read_scalars",

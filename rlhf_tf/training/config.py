@@ -21,6 +21,9 @@ class LoopConfig:
         tens to hundreds). Logging, checkpoints and evaluation still happen at their exact steps.
       seed: seeds Python, NumPy, TensorFlow and Keras, and the loop's `tf.random.Generator`.
       progress: show a progress bar (rate, ETA, metrics) on stderr.
+      deterministic: TensorFlow's op determinism (`tf.config.experimental.enable_op_determinism`, for the whole
+        process from the loop's construction on): with the seed, a rerun on the same machine repeats every number.
+        Some ops run slower, and an op with no deterministic kernel raises instead of running.
     """
 
     steps: int = 1000
@@ -31,6 +34,7 @@ class LoopConfig:
     steps_per_loop: int = 1
     seed: int = 0
     progress: bool = True
+    deterministic: bool = False
 
     def __post_init__(self):
         configs.require_positive(

@@ -36,6 +36,11 @@ def seed_everything(seed):
     keras.utils.set_random_seed(seed)
 
 
+def enable_determinism():
+    """TensorFlow's op determinism for this process: same seed, same machine, same numbers (`LoopConfig`)."""
+    tf.config.experimental.enable_op_determinism()
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
     """Turns SIGTERM (preemption, `kill`) into KeyboardInterrupt so that it saves like Ctrl-C."""
@@ -91,6 +96,8 @@ class TrainLoop:
         self.strategy = strategy or tf.distribute.get_strategy()
         self.metrics_prefix = metrics_prefix
         seed_everything(config.seed)
+        if config.deterministic:
+            enable_determinism()
         resolver = getattr(self.strategy, "cluster_resolver", None)
         worker_id = getattr(resolver, "task_id", 0) or 0
         self.run_directory = RunDirectory(output_dir, chief=distribution.is_chief(self.strategy), worker_id=worker_id)

@@ -196,14 +196,46 @@ def test_every_agent_kind_trains_on_learned_rewards(tmp_path, env, agent):
     assert os.path.isdir(tmp_path / "export" / "policy")
 
 
-def test_runs_repeat_exactly_from_their_seed(tmp_path):
+@pytest.fixture
+def op_determinism():
+    """TensorFlow's op determinism (process-wide): yields whether it is on; left as it was after the test."""
+    from tensorflow.python.framework import config as tf_config
+
+    was = tf_config.is_op_determinism_enabled()
+    yield tf_config.is_op_determinism_enabled
+    if not was:
+        tf_config.disable_op_determinism()
+
+
+def test_runs_repeat_exactly_from_their_seed(tmp_path, op_determinism):
+    """metrics.json repeats apart from resource measurements; evaluating during training changes nothing either
+    (minibatches are drawn in sequence with collection, and each evaluation starts from the same states)."""
     hp = dataclasses.replace(control_agents.defaults("dqn"), initial_steps=300, replay_capacity=2000)
-    runs = [
-        control.train_control(_config(tmp_path / name, agent="dqn", num_labels=20, env_steps=256 * 3, agent_hp=hp))
-        for name in ("first", "second")
-    ]
-    for name in ("control/agent_loss", "control/reward_loss", "control/true_return_mean", "control/true_return_train"):
-        assert runs[0][name] == runs[1][name], name
+    runs = {
+        name: control.train_control(
+            _config(
+                tmp_path / name,
+                agent="dqn",
+                num_labels=20,
+                env_steps=256 * 3,
+                agent_hp=hp,
+                deterministic=True,
+                eval_every=eval_every,
+            )
+        )
+        for name, eval_every in (("first", 0), ("second", 0), ("evaluated", 1))
+    }
+    assert op_determinism()
+    resources = ("control/seconds", "control/steps_per_second", "control/peak_memory_mb")
+    assert set(runs["first"]) > set(resources)
+
+    def results(name):
+        with open(tmp_path / name / "metrics.json") as handle:
+            metrics = json.load(handle)
+        return {key: value for key, value in metrics.items() if key not in resources}
+
+    assert results("first") == results("second") == results("evaluated")
+    assert runs["first"]["control/agent_loss"] > 0
 
 
 def test_label_schedule_front_loads_then_spreads_the_budget(tmp_path):
