@@ -18,6 +18,7 @@ from rlhf_tf.agents.control import demonstrations as demonstrations_lib
 from rlhf_tf.agents.control import factories as control_agents
 from rlhf_tf.agents.control import preference_loop as preferences
 from rlhf_tf.agents.control import run as control
+from rlhf_tf.envs import control as control_envs
 from rlhf_tf.errors import UserInputError
 from rlhf_tf.feedback import labelers
 from rlhf_tf.feedback import store as store_lib
@@ -330,3 +331,11 @@ def test_learning_rate_holds_then_decays_to_its_final_share():
     np.testing.assert_allclose(rates, [peak, peak, peak, peak * 0.525, peak * 0.05, peak * 0.05], rtol=1e-5)
     hp = dataclasses.replace(control_agents.defaults("dqn"), final_learning_rate=0.05, decay_from=0.5)
     assert isinstance(control_agents._optimizer(hp, 1000)._learning_rate, control_agents._HoldThenDecay)
+    # PPO makes one update per epoch: its decay spans iterations x epochs.
+    ppo = control_agents.defaults("ppo", "preferences")
+    environment = control_agents.batched_environment(
+        lambda index: control_envs.load("CartPole-v1", horizon=200, seed=index), ppo.num_envs
+    )
+    schedule = control_agents.make_agent("ppo", environment, ppo, 100).agent._optimizer._learning_rate
+    assert (schedule.start, schedule.end) == (500, 1000)
+    assert float(schedule(1000)) == pytest.approx(ppo.learning_rate * ppo.final_learning_rate)
