@@ -332,7 +332,7 @@ def test_learning_rate_holds_then_decays_to_its_final_share():
     hp = dataclasses.replace(control_agents.defaults("dqn"), final_learning_rate=0.05, decay_from=0.5)
     assert isinstance(control_agents._optimizer(hp, 1000)._learning_rate, control_agents._HoldThenDecay)
     # PPO makes one update per epoch: its decay spans iterations x epochs.
-    ppo = control_agents.defaults("ppo", "preferences")
+    ppo = dataclasses.replace(control_agents.defaults("ppo", "preferences"), final_learning_rate=0.05, decay_from=0.5)
     environment = control_agents.batched_environment(
         lambda index: control_envs.load("CartPole-v1", horizon=200, seed=index), ppo.num_envs
     )
