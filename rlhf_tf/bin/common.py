@@ -57,8 +57,6 @@ def prepare():
     """Call first in main(): sets up logical CPU devices before TensorFlow initialises them."""
     if CPU_DEVICES.value:
         training.configure_cpu_devices(CPU_DEVICES.value)
-    if DETERMINISTIC.value:
-        training.enable_determinism()
     if not OUTPUT_DIR.value:
         from rlhf_tf.errors import UserInputError
 

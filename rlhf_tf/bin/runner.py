@@ -2,7 +2,7 @@
 
 import sys
 
-from absl import app, logging
+from absl import app, flags, logging
 
 from rlhf_tf.errors import UserInputError
 
@@ -31,6 +31,11 @@ def run_binary(main, argv=None):
 
         deprecation._PRINT_DEPRECATION_WARNINGS = False
         warnings.filterwarnings("ignore", category=SyntaxWarning)
+        if getattr(flags.FLAGS, "deterministic", False):
+            # Every binary with the flag (rlhf_tf.bin.common), before it builds anything.
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
         try:
             return main(arguments)
         except KeyboardInterrupt:

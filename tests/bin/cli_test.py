@@ -114,3 +114,17 @@ def test_quickstart_runs_the_task_recipe_with_given_flags_over_it(tmp_path):
     ]
     assert quickstart.recipe("dialogue", seed=3).policy.architecture == "llama3"
     assert quickstart.recipe("reviews") == quickstart.QuickstartConfig()
+
+
+def test_deterministic_flag_turns_on_op_determinism_before_the_command_runs():
+    script = (
+        "from rlhf_tf.bin import common, runner\n"
+        "from tensorflow.python.framework import config\n"
+        "runner.run_binary(lambda argv: print('determinism', config.is_op_determinism_enabled()), {argv})\n"
+    )
+    for argv, expected in ((["x", "--deterministic"], "determinism True"), (["x"], "determinism False")):
+        result = subprocess.run(
+            [sys.executable, "-c", script.format(argv=argv)], capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert expected in result.stdout
