@@ -89,7 +89,7 @@ def _jobs(recipes, seeds, budgets, root, demonstrations):
 
 def _bar(label, results):
     if label.startswith("ppo-"):
-        return 450.0
+        return RECIPES["ppo"][1]
     if label == "sac":
         reference = results.get("sac-true")
         if not reference:

@@ -33,9 +33,9 @@ def run_binary(main, argv=None):
         warnings.filterwarnings("ignore", category=SyntaxWarning)
         if getattr(flags.FLAGS, "deterministic", False):
             # Every binary with the flag (rlhf_tf.bin.common), before it builds anything.
-            import tensorflow as tf
+            from rlhf_tf import training
 
-            tf.config.experimental.enable_op_determinism()
+            training.enable_determinism()
         try:
             return main(arguments)
         except KeyboardInterrupt:
