@@ -11,8 +11,10 @@ Recipes (the README's commands; `rlhf-tf control`, each run in its own process):
   same seeds; returns are negative, so "within" is at least median - 0.1 |median|). Each seed's own true-reward run
   is shown too.
 - `sac-true`: Pendulum SAC on the true reward (the reference of `sac`).
-- `gail`: CartPole GAIL (adversarial reward, no behavioural cloning) from 20 demonstrations recorded once by a PPO
-  expert trained on the true reward (seed 0, `expert/`); bar 400.
+- `gail`: CartPole GAIL (adversarial reward) from 20 demonstrations recorded once by a PPO expert trained on the
+  true reward (seed 0, `expert/`), the policy first cloned from them (2000 behavioural-cloning steps, the default
+  with demonstrations); bar 400.
+- `gail-no-bc`: the same from a random policy (`--bc_steps=0`): what the adversarial reward alone teaches.
 - `ppo-budget`: CartPole PPO from each of `--budgets` labels; bar 450: the smallest budget holding 9 of 10 seeds.
 
 A run whose directory already holds its final metrics is read, not rerun (the sweep resumes). Runs go `--parallel`
@@ -37,7 +39,8 @@ RECIPES = {
     "dqn": (CARTPOLE + ["--agent=dqn", "--num_labels=2000"], 450.0),
     "sac": (PENDULUM + ["--num_labels=1500"], None),
     "sac-true": (PENDULUM + ["--reward=true"], None),
-    "gail": (CARTPOLE + ["--agent=ppo", "--reward=adversarial", "--bc_steps=0"], 400.0),
+    "gail": (CARTPOLE + ["--agent=ppo", "--reward=adversarial"], 400.0),
+    "gail-no-bc": (CARTPOLE + ["--agent=ppo", "--reward=adversarial", "--bc_steps=0"], 400.0),
 }
 EXPERT = CARTPOLE + ["--agent=ppo", "--reward=true", "--record_demonstrations=20", "--seed=0"]
 SAC_TOLERANCE = 0.1
@@ -78,7 +81,7 @@ def _jobs(recipes, seeds, budgets, root, demonstrations):
                 jobs += [(f"ppo-{budget}", seed, arguments, f"ppo-{budget}") for seed in seeds]
             continue
         arguments = list(RECIPES[recipe][0])
-        if recipe == "gail":
+        if recipe.startswith("gail"):
             arguments.append(f"--demonstrations={demonstrations}")
         jobs += [(recipe, seed, arguments, recipe) for seed in seeds]
     return [
@@ -117,7 +120,7 @@ def main():
     cores = os.cpu_count() or 1
     pin = hasattr(os, "sched_setaffinity") and cores >= args.parallel and args.parallel > 1
     demonstrations = os.path.join(root, "expert", "demonstrations.jsonl")
-    if "gail" in recipes:
+    if any(recipe.startswith("gail") for recipe in recipes):
         expert = _control(EXPERT, os.path.join(root, "expert"), 0 if pin else None)
         print(f"expert (PPO on the true reward, seed 0): demonstrations {expert['control/demonstrations_return_mean']}")
     jobs = _jobs(recipes, seeds, budgets, root, demonstrations)

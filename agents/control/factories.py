@@ -63,6 +63,8 @@ class AgentHyperparameters:
         constant); it decays linearly from `decay_from` (a share of the run's gradient steps) to the end.
       decay_from: where the learning-rate decay starts.
       reward_scale: DQN's rewards are multiplied by this in its TD targets (TF-Agents' `reward_scale_factor`).
+      n_step: DQN's TD targets sum this many rewards before bootstrapping (TF-Agents' `n_step_update`); samples
+        that would sum across an episode boundary get weight 0.
     """
 
     num_envs: int = 16
@@ -86,6 +88,7 @@ class AgentHyperparameters:
     final_learning_rate: float = 1.0
     decay_from: float = 0.0
     reward_scale: float = 1.0
+    n_step: int = 1
 
     def __post_init__(self):
         configs.require_positive(
@@ -97,6 +100,7 @@ class AgentHyperparameters:
             batch_size=self.batch_size,
             replay_capacity=self.replay_capacity,
             target_update_period=self.target_update_period,
+            n_step=self.n_step,
         )
         configs.require(0 < self.discount <= 1, "`discount` must be in (0, 1].", discount=self.discount)
 
@@ -109,13 +113,14 @@ _DEFAULTS = {
     "reinforce": dict(num_envs=16, steps_per_env=200, learning_rate=3e-3),
     # DQN: 256 steps collected, then 128 gradient steps, epsilon annealed over the first 16% (the rl-baselines3-zoo
     # CartPole settings, in TF-Agents' units); the learning rate holds while labels arrive (the first half) and then
-    # falls to 5%. Two changes from the zoo make late collapses rare (issue 24; tuned on seeds 100-103, swept on
-    # 0-9 by benchmarks/control_seeds.py): the learned reward is about constant over live states, so Q-values only
-    # grow and a target copied every 128 steps let them overshoot (mean live Q 864 against a fixed point of 127 on
-    # seed 100 when its policy fell): the target is copied every 512. And the buffer holds the whole run (100k):
-    # with 50k, once the policy stopped failing the failed episodes left the buffer (failed steps 5% of it at the
-    # end), the network forgot where falling starts and a solved policy fell again (seed 101: 500 at 91% of the run,
-    # 135 at the end).
+    # falls to 5%. Three changes from the zoo stop late collapses (issue 24; tuned on seeds 100-103, swept on 0-9 by
+    # benchmarks/control_seeds.py). The learned reward is all but constant over live states (1.3 per step, -0.8 in
+    # the failed state on seed 102), so Q-values only grow, and a target copied every 128 steps let them overshoot
+    # (mean live Q 864 against a fixed point near 130 on seed 100, whose policy then fell): the target is copied
+    # every 512. Copies that rare propagate values one step per copy, so the greedy policy saw only ~100 steps
+    # ahead and let the cart drift off the track (the failed evaluations we looked at all ended at the edge,
+    # |x| = 2.4): 3-step returns see three times as far per copy. And the buffer holds the whole run (100k), so
+    # failures stay in it.
     "dqn": dict(
         num_envs=4,
         steps_per_env=64,
@@ -128,6 +133,7 @@ _DEFAULTS = {
         replay_capacity=100_000,
         target_update_period=512,
         tau=1.0,
+        n_step=3,
         epsilon_end=0.04,
         epsilon_fraction=0.16,
     ),
@@ -249,13 +255,23 @@ class ControlAgent:
                     # dataset would sample the buffer while the driver writes to it, and what it drew would
                     # depend on thread timing (an evaluation between iterations changed a run's outcome).
                     total = tf.constant(0.0)
+                    frames = self.hp.n_step + 1 if self.kind == "dqn" else 2
                     for _ in tf.range(steps):
-                        experience, _ = self.replay_buffer.get_next(sample_batch_size=self.hp.batch_size, num_steps=2)
-                        total += self.agent.train(reward(experience)).loss
+                        experience, _ = self.replay_buffer.get_next(
+                            sample_batch_size=self.hp.batch_size, num_steps=frames
+                        )
+                        weights = within_one_episode(experience) if frames > 2 else None
+                        total += self.agent.train(reward(experience), weights=weights).loss
                     return total / tf.cast(steps, tf.float32)
 
             self._train_fns[key] = common.function(train, autograph=True)
         return self._train_fns[key]
+
+
+def within_one_episode(experience):
+    """Weights of sampled sequences [batch, n + 1]: 1 where every transition but the last stays in one episode, 0
+    where one crosses an episode boundary (an n-step return would add up rewards of two episodes)."""
+    return tf.cast(tf.reduce_all(~experience.is_boundary()[:, :-1], axis=1), tf.float32)
 
 
 class _HoldThenDecay(tf_keras.optimizers.schedules.LearningRateSchedule):
@@ -374,6 +390,7 @@ def _dqn_agent(time_step_spec, observation_spec, action_spec, hp, counter, total
         gamma=hp.discount,
         gradient_clipping=10.0,
         reward_scale_factor=hp.reward_scale,
+        n_step_update=hp.n_step,
         train_step_counter=counter,
     )
     return agent, epsilon

@@ -324,6 +324,18 @@ def test_bad_demonstrations_name_file_line_and_field(tmp_path):
         demonstrations_lib.load_demonstrations(str(path))
 
 
+def test_n_step_samples_never_run_across_an_episode_boundary():
+    from tf_agents.trajectories import trajectory as trajectory_lib
+
+    # Step types of three sampled 4-frame sequences (0 first, 1 mid, 2 last): inside one episode; crossing a
+    # boundary at the second frame; ending exactly on a boundary frame (its return stops there: kept).
+    step_types = tf.constant([[0, 1, 1, 1], [1, 2, 0, 1], [1, 1, 1, 2]])
+    next_step_types = tf.constant([[1, 1, 1, 1], [2, 0, 1, 1], [1, 1, 2, 0]])
+    zeros = tf.zeros([3, 4])
+    experience = trajectory_lib.Trajectory(step_types, zeros, zeros, (), next_step_types, zeros, tf.ones([3, 4]))
+    assert control_agents.within_one_episode(experience).numpy().tolist() == [1.0, 0.0, 1.0]
+
+
 def test_learning_rate_holds_then_decays_to_its_final_share():
     peak = control_agents.defaults("dqn").learning_rate
     schedule = control_agents._HoldThenDecay(peak, 0.05, start=500, end=1000)
