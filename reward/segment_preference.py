@@ -24,6 +24,8 @@ class PreferenceReward:
       ensemble_size: members, each trained on its own bootstrap draw of the labels.
       hidden_sizes: each member's MLP widths.
       learning_rate, batch_size, weight_decay: the Bradley-Terry fit.
+      uncertainty_penalty: the reward the agent sees is the ensemble's mean minus this many of its members' std
+        (both normalised): pessimism where the members disagree, i.e. where the labels did not reach.
       seed: seeds the members' initialisation and the minibatch draws.
     """
 
@@ -39,12 +41,14 @@ class PreferenceReward:
         learning_rate=1e-3,
         batch_size=64,
         weight_decay=1e-4,
+        uncertainty_penalty=0.0,
         seed=0,
     ):
         configs.require_positive(capacity=capacity, ensemble_size=ensemble_size, segment_length=segment_length)
         self.num_actions = num_actions
         self.batch_size = batch_size
         self.capacity = capacity
+        self.uncertainty_penalty = float(uncertainty_penalty)
         keras.utils.set_random_seed(seed)
         members = [
             control_model.ControlRewardModel(num_actions=num_actions, hidden_sizes=hidden_sizes, name=f"member_{k}")
@@ -208,7 +212,12 @@ class PreferenceReward:
     def rewards(self, observations, actions):
         """The normalised learned reward of each step: any leading shape, traceable."""
         actions = tf.cast(actions, tf.int64 if self.num_actions else tf.float32)
-        return self.ensemble.normalized(self.ensemble({"observations": observations, "actions": actions}))
+        inputs = {"observations": observations, "actions": actions}
+        if not self.uncertainty_penalty:
+            return self.ensemble.normalized(self.ensemble(inputs))
+        members = self.ensemble.member_scores(inputs)
+        spread = tf.math.reduce_std(members, axis=0) / tf.maximum(self.ensemble.reward_std, 1e-6)
+        return self.ensemble.normalized(tf.reduce_mean(members, axis=0)) - self.uncertainty_penalty * spread
 
     def relabel(self, trajectory):
         """The same trajectory with the learned reward in place of the environment's (inside tf.function)."""

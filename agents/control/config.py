@@ -55,6 +55,8 @@ class ControlConfig:
       initial_label_fraction: share of the labels asked before the agent trains (on its initial policy's segments).
       label_until: share of the run by which the whole label budget has been asked (labels spread evenly).
       ensemble_size: reward models in the ensemble.
+      reward_uncertainty_penalty: the agent's reward is the ensemble's mean minus this many member stds (0: the
+        mean alone).
       reward_fit_steps: Bradley-Terry steps after each label round (3x after the first). A round happens at every
         iteration where the schedule says labels are due.
       teacher_beta: the simulated teacher's rationality (inf: always prefers the higher true return).
@@ -95,6 +97,7 @@ class ControlConfig:
     # drifting off the track in the 500-step evaluation; seed 2 letting the pole fall after 160-210 steps).
     label_until: float = 0.5
     ensemble_size: int = 3
+    reward_uncertainty_penalty: float = 0.0
     reward_fit_steps: int = 200
     teacher_beta: float = math.inf
     teacher_mistake_rate: float = 0.0
@@ -131,6 +134,7 @@ class ControlConfig:
             env_steps=self.env_steps,
             bc_steps=self.bc_steps,
             eval_every=self.eval_every,
+            reward_uncertainty_penalty=self.reward_uncertainty_penalty,
             seed=self.seed,
         )
         configs.require_positive(

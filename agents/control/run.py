@@ -102,6 +102,7 @@ class ControlRun:
             capacity=config.num_labels,
             action_size=self.action_size,
             ensemble_size=config.ensemble_size,
+            uncertainty_penalty=config.reward_uncertainty_penalty,
             seed=config.seed,
         )
         teacher = None

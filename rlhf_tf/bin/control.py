@@ -40,6 +40,9 @@ _EVAL_HORIZON = flags.DEFINE_integer("eval_horizon", None, "ControlConfig.eval_h
 _ENV_STEPS = flags.DEFINE_integer("env_steps", None, "ControlConfig.env_steps: training environment steps.")
 _ENSEMBLE = flags.DEFINE_integer("ensemble_size", None, "ControlConfig.ensemble_size.")
 _LABEL_UNTIL = flags.DEFINE_float("label_until", None, "ControlConfig.label_until.")
+_PENALTY = flags.DEFINE_float(
+    "reward_uncertainty_penalty", None, "ControlConfig.reward_uncertainty_penalty: mean minus this many member stds."
+)
 _INITIAL_LABELS = flags.DEFINE_float("initial_label_fraction", None, "ControlConfig.initial_label_fraction.")
 _MISTAKES = flags.DEFINE_float("teacher_mistake_rate", None, "ControlConfig.teacher_mistake_rate.")
 _BETA = flags.DEFINE_float("teacher_beta", None, "ControlConfig.teacher_beta (inf: a rational teacher).")
@@ -80,6 +83,7 @@ def main(argv):
                 ("env_steps", _ENV_STEPS),
                 ("ensemble_size", _ENSEMBLE),
                 ("label_until", _LABEL_UNTIL),
+                ("reward_uncertainty_penalty", _PENALTY),
                 ("initial_label_fraction", _INITIAL_LABELS),
                 ("teacher_mistake_rate", _MISTAKES),
                 ("teacher_beta", _BETA),

@@ -280,6 +280,16 @@ def test_reward_ensemble_learns_preferences_and_disagreement_picks_disputed_pair
     learned.set_normalization()
     steps = learned.rewards(held_out["observations"], held_out["actions"]).numpy()
     assert abs(steps.mean()) < 0.5 and 0.5 < steps.std() < 2
+    # The pessimistic reward: the mean less `uncertainty_penalty` member stds, in the same normalised units.
+    members = learned.ensemble.member_scores(
+        {"observations": held_out["observations"], "actions": held_out["actions"].astype(np.int64)}
+    ).numpy()
+    spread = members.std(axis=0) / learned.ensemble.reward_std.numpy()
+    learned.uncertainty_penalty = 1.5
+    pessimistic = learned.rewards(held_out["observations"], held_out["actions"]).numpy()
+    np.testing.assert_allclose(pessimistic, steps - 1.5 * spread, rtol=1e-4, atol=1e-4)
+    assert spread.mean() > 0.01
+    learned.uncertainty_penalty = 0.0
     # Disagreement: the chosen pairs are the most disputed of the candidates.
     chosen, spread = preferences.choose_pairs(held_out, 10, "disagreement", learned, np.random.default_rng(0))
     _, random_spread = preferences.choose_pairs(held_out, 10, "random", learned, np.random.default_rng(0))
