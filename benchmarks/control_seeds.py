@@ -5,7 +5,8 @@ policy's true return and how many seeds reach the recipe's bar.
     python benchmarks/control_seeds.py --recipes=ppo-budget --budgets=300,500 --seeds=0-9
 
 Recipes (the README's commands; `rlhf-tf control`, each run in its own process):
-- `ppo`: CartPole PPO from 1000 labels; bar 450.
+- `ppo`: CartPole PPO from 1000 labels on the pessimistic reward (the ensemble's mean less one member std); bar 450.
+- `ppo-mean`: the same on the ensemble's mean alone.
 - `dqn`: CartPole DQN from 2000 labels; bar 450.
 - `sac`: Pendulum SAC from 1500 labels; bar: within 10% of the median of `sac-true` (SAC on the true reward over the
   same seeds; returns are negative, so "within" is at least median - 0.1 |median|). Also counted: seeds within 10%
@@ -34,9 +35,11 @@ import sys
 import tempfile
 
 CARTPOLE = ["--env=CartPole-v1"]
+PESSIMISTIC = ["--reward_uncertainty_penalty=1"]
 PENDULUM = ["--env=Pendulum-v1", "--agent=sac"]
 RECIPES = {
-    "ppo": (CARTPOLE + ["--agent=ppo", "--num_labels=1000"], 450.0),
+    "ppo": (CARTPOLE + ["--agent=ppo", "--num_labels=1000"] + PESSIMISTIC, 450.0),
+    "ppo-mean": (CARTPOLE + ["--agent=ppo", "--num_labels=1000"], 450.0),
     "dqn": (CARTPOLE + ["--agent=dqn", "--num_labels=2000"], 450.0),
     "sac": (PENDULUM + ["--num_labels=1500"], None),
     "sac-true": (PENDULUM + ["--reward=true"], None),
@@ -78,7 +81,7 @@ def _jobs(recipes, seeds, budgets, root, demonstrations):
     for recipe in recipes:
         if recipe == "ppo-budget":
             for budget in budgets:
-                arguments = CARTPOLE + ["--agent=ppo", f"--num_labels={budget}"]
+                arguments = CARTPOLE + ["--agent=ppo", f"--num_labels={budget}"] + PESSIMISTIC
                 jobs += [(f"ppo-{budget}", seed, arguments, f"ppo-{budget}") for seed in seeds]
             continue
         arguments = list(RECIPES[recipe][0])
