@@ -20,7 +20,8 @@ ENVIRONMENTS = {
         segment_length=25,
         # The adversarial reward moves with the policy and learns more slowly: GAIL from 20 demonstrations reached
         # 500 / 500 / 500 (seeds 0-2, older code) in 480k steps, 500 / 500 / 301 in 240k; swept over seeds 0-9 at
-        # 480k it reaches 400 on 8 of 10 (benchmarks/control_seeds.py).
+        # 480k it reaches 400 on 8 of 10 from a random policy and on 10 of 10 when the policy is first cloned from
+        # the demonstrations (the default; benchmarks/control_seeds.py).
         env_steps={"ppo": 240_000, "reinforce": 320_000, "dqn": 100_000, "ppo/adversarial": 480_000},
     ),
     "Pendulum-v1": dict(horizon=200, segment_length=50, env_steps={"sac": 12_000, "ppo": 400_000}),
