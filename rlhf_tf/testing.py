@@ -28,11 +28,11 @@ def regression_dataset_fn(x, y, global_batch_size, shuffle_seed=1):
 
     def dataset_fn(input_context):
         dataset = tf.data.Dataset.from_tensor_slices({"x": x, "y": y})
-        dataset = training.shard_for_input_pipeline(dataset, input_context)
         if shuffle_seed is not None:
             dataset = dataset.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = training.shard_for_input_pipeline(dataset.repeat(), input_context)
         batch_size = training.per_replica_batch_size(global_batch_size, input_context)
-        return dataset.repeat().batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
     return dataset_fn
 

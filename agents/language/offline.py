@@ -154,8 +154,8 @@ def dataset_fn(arrays, batch_size, seed):
     count = len(next(iter(arrays.values())))
 
     def make(input_context):
-        dataset = training.shard_for_input_pipeline(tf.data.Dataset.from_tensor_slices(arrays), input_context)
-        dataset = dataset.shuffle(count, seed=seed).repeat()
+        dataset = tf.data.Dataset.from_tensor_slices(arrays).shuffle(count, seed=seed).repeat()
+        dataset = training.shard_for_input_pipeline(dataset, input_context)  # after the shuffle: the global batch
         per_replica = training.per_replica_batch_size(batch_size, input_context)
         return dataset.batch(per_replica, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 

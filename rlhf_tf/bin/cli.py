@@ -34,6 +34,7 @@ SUBCOMMANDS = {
     "evaluate-policy": "Compare a policy with its starting policy on held-out prompts: gold, reward, KL, win rates.",
     "generate": "Sample responses from a policy run directory, saved policy, preset or SavedModel.",
     "new-preset": "A fresh keras-hub preset of any family (random weights, its own tokenizer kind) for offline work.",
+    "launch": "Run a training subcommand as N local workers under MultiWorkerMirroredStrategy (preemption-safe).",
     "info": "Show versions, Keras routing, devices and CPU features; --measure adds the fp32 matmul peak.",
 }
 
@@ -71,6 +72,10 @@ def main(argv):
         hint = f" Did you mean `{close[0]}`?" if close else ""
         print(f"rlhf-tf: unknown subcommand `{name}`.{hint} Run `rlhf-tf --help` for the list.", file=sys.stderr)
         return 2
+    if name == "launch":  # a supervisor of worker processes, not an absl binary; TensorFlow stays out of it
+        from rlhf_tf.bin import launch
+
+        return launch.main(argv[1:])
     from rlhf_tf.bin import console
 
     console.install(argv[1:])  # before TensorFlow starts: its C++ start-up lines go to the log, not the screen

@@ -54,13 +54,18 @@ LORA_TARGETS = flags.DEFINE_list(
 
 
 def prepare():
-    """Call first in main(): sets up logical CPU devices before TensorFlow initialises them."""
+    """Call first in main(): sets up logical CPU devices before TensorFlow initialises them, and joins the
+    multi-worker cluster TF_CONFIG names (TensorFlow configures collective ops only before its first op)."""
     if CPU_DEVICES.value:
         training.configure_cpu_devices(CPU_DEVICES.value)
     if not OUTPUT_DIR.value:
         from rlhf_tf.errors import UserInputError
 
         raise UserInputError("--output_dir is required.")
+    if STRATEGY.value == "multi_worker" or (
+        STRATEGY.value == "auto" and training.distribution.cluster_from_environment() is not None
+    ):
+        training.create_strategy("multi_worker")
 
 
 def given(pairs):

@@ -18,6 +18,9 @@ import sys
 import threading
 
 _GLOG = re.compile(rb"[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ ([\w.\-]+):\d+\] ?")
+# A line of its own naming a TensorFlow task: the continuation of a multi-line coordination-service log line
+# ("Waiting for 1/2 tasks to connect. Example stragglers:" and the like).
+_TASK_LINE = re.compile(rb"^/job:\w+/replica:\d+/task:\d+\s*$")
 _BANNERS = (
     b"WARNING: All log messages before absl::InitializeLog()",
     b"To enable the following instructions:",
@@ -52,7 +55,7 @@ def _own_modules():
 def shown(segment, own_modules):
     """What of one output segment (a line or a progress-bar redraw) the console shows: b"" for noise, the text
     before a log line of another library, or one of this project's log lines without its prefix."""
-    if segment.lstrip(b"\r").startswith(_BANNERS):
+    if segment.lstrip(b"\r").startswith(_BANNERS) or _TASK_LINE.match(segment):
         return b""
     found = _GLOG.search(segment)
     if found is None:
@@ -175,9 +178,25 @@ def _append_to_run_log(captured):
         return
     from rlhf_tf import files
 
-    path = os.path.join(output_dir, "console.log")
+    path = os.path.join(output_dir, _log_name())
     previous = b""
     if os.path.exists(path):
         with open(path, "rb") as handle:
             previous = handle.read()
     files.atomic_write_bytes(path, previous + captured)
+
+
+def _log_name():
+    """console.log, or console-worker-N.log on the workers of a multi-worker run other than the chief (each keeps
+    its own; the chief's is the run's)."""
+    import json
+
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+        task, jobs = config.get("task") or {}, config.get("cluster") or {}
+        index = int(task.get("index", 0))
+    except (ValueError, TypeError, AttributeError):
+        return "console.log"
+    if task.get("type") == "worker" and (index > 0 or "chief" in jobs):
+        return f"console-worker-{index + len(jobs.get('chief', []))}.log"
+    return "console.log"

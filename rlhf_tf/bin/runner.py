@@ -4,7 +4,7 @@ import sys
 
 from absl import app, flags, logging
 
-from rlhf_tf.errors import UserInputError
+from rlhf_tf.errors import Preempted, UserInputError
 
 _HELP_FLAGS = ("-h", "-?", "--help", "--helpfull", "--helpshort", "--helpxml")
 
@@ -14,7 +14,8 @@ def _not_checkpoint_timing(record):
 
 
 def run_binary(main, argv=None):
-    """Runs an absl `main(argv)`: Ctrl-C exits 130 after the loop saved its checkpoint; bad input exits 2."""
+    """Runs an absl `main(argv)`: Ctrl-C exits 130 after the loop saved its checkpoint; bad input exits 2; a
+    preempted multi-worker run exits 42 (`distribution.PREEMPTED_EXIT_STATUS`) once every worker saved."""
 
     def guarded(arguments):
         # TensorFlow's own INFO lines (checkpoint sharding callbacks and such) drown the progress bars.
@@ -36,14 +37,22 @@ def run_binary(main, argv=None):
             from rlhf_tf import training
 
             training.enable_determinism()
+        from rlhf_tf.training import distribution
+
         try:
-            return main(arguments)
+            status = main(arguments)
         except KeyboardInterrupt:
             logging.warning("Interrupted; rerun the same command to resume.")
             sys.exit(130)
         except UserInputError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
+        except Preempted as preempted:
+            print(str(preempted), file=sys.stderr)
+            distribution.finish(distribution.PREEMPTED_EXIT_STATUS)  # every worker saved at this step: leave together
+            sys.exit(distribution.PREEMPTED_EXIT_STATUS)
+        distribution.finish(status or 0)  # a multi-worker run's workers leave together (and exit here)
+        return status
 
     try:
         app.run(guarded, argv=argv)

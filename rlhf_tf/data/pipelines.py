@@ -172,11 +172,15 @@ class TextSource:
                 dataset = distribution.shard_for_input_pipeline(dataset, input_context)
         else:
             dataset = tf.data.Dataset.from_tensor_slices(_columns(self.records, self.kind, config.max_responses))
-            dataset = distribution.shard_for_input_pipeline(dataset, input_context)
         if config.shuffle_buffer:
             dataset = dataset.shuffle(config.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         if config.repeat:
             dataset = dataset.repeat()
+        if self.files is None:
+            # In-memory records: every host shuffles the same way and takes every n-th example of the stream, so
+            # the hosts' batches together are exactly the global batch one process would draw (streamed shards are
+            # split by file above instead: each host reads only its own).
+            dataset = distribution.shard_for_input_pipeline(dataset, input_context)
         dataset = dataset.batch(batch_size, drop_remainder=config.drop_remainder)
         if self.files is not None:
             kind, max_responses = self.kind, config.max_responses

@@ -6,15 +6,29 @@ summed across replicas (which Keras optimizers do), are the gradients of the glo
 replicas take the same step on the same global batch.
 """
 
+import contextlib
+import errno
 import functools
 import json
 import os
+import signal
+import socket
 
 import tensorflow as tf
 
 from rlhf_tf import configs
+from rlhf_tf.errors import UserInputError
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+
+# How long a worker of a multi-worker run waits for all the others to join before it gives up with an error naming
+# the ones missing (environment variable RLHF_TF_JOIN_TIMEOUT, seconds; `rlhf-tf launch --join_timeout` sets it).
+JOIN_TIMEOUT_SECONDS = 300
+# The exit status of a worker that saved a checkpoint because it (or another worker) was asked to stop (SIGTERM:
+# a spot VM's or TPU maintenance notice). Rerunning the same command resumes. 42 is TensorFlow's own choice
+# (tf.distribute.experimental.TerminationConfig's default on clusters that restart jobs on it).
+PREEMPTED_EXIT_STATUS = 42
+_TF_CONFIG_EXAMPLE = '{"cluster": {"worker": ["host0:12345", "host1:12345"]}, "task": {"type": "worker", "index": 0}}'
 
 
 def configure_cpu_devices(count):
@@ -41,12 +55,246 @@ def _tpu_available():
     return bool(os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR") or tf.config.list_logical_devices("TPU"))
 
 
-def _multi_worker_configured():
+class Cluster:
+    """The multi-worker cluster TF_CONFIG describes, checked: `workers` ("host:port" of every task, the chief first
+    when there is one), this process's `task_type`, `task_index` and `index` among `workers`."""
+
+    def __init__(self, jobs, task_type, task_index):
+        self.jobs = jobs
+        self.task_type, self.task_index = task_type, task_index
+        self.workers = [address for job in ("chief", "worker") for address in jobs.get(job, [])]
+        self.index = task_index + (len(jobs.get("chief", [])) if task_type == "worker" else 0)
+
+    @property
+    def name(self):
+        return f"{self.task_type} {self.task_index}"
+
+    @property
+    def address(self):
+        return self.jobs[self.task_type][self.task_index]
+
+
+def _tf_config_error(problem, text):
+    return UserInputError(
+        f"TF_CONFIG {problem}. Received: {text!r}. It should look like {_TF_CONFIG_EXAMPLE} (every worker gets the "
+        "same cluster and its own task index); `rlhf-tf launch --workers=N` writes it for workers on this machine."
+    )
+
+
+def cluster_from_environment():
+    """The `Cluster` in TF_CONFIG, checked (a clear error for each way it can be wrong); None when TF_CONFIG is unset
+    or names a single task. When `rlhf-tf launch` started this process (RLHF_TF_WORKERS is set), the cluster must
+    have that many workers."""
+    text = os.environ.get("TF_CONFIG", "")
+    if not text.strip():
+        return None
     try:
-        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+        config = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"TF_CONFIG is not valid JSON. Received: {os.environ.get('TF_CONFIG')!r}") from error
-    return sum(len(tasks) for name, tasks in cluster.items() if name in ("chief", "worker")) > 1
+        raise _tf_config_error(f"is not valid JSON ({error.msg} at character {error.pos})", text) from error
+    if not isinstance(config, dict) or not isinstance(config.get("cluster", {}), dict):
+        raise _tf_config_error('must be an object with a "cluster" object', text)
+    jobs = config.get("cluster", {})
+    for job, addresses in jobs.items():
+        if job not in ("chief", "worker"):
+            raise _tf_config_error(
+                f'names a "{job}" job; rlhf-tf trains with MultiWorkerMirroredStrategy, whose cluster has only '
+                '"chief" and "worker" jobs',
+                text,
+            )
+        if not isinstance(addresses, list) or not addresses:
+            raise _tf_config_error(f'has cluster.{job} = {addresses!r}; it must be a list of "host:port"', text)
+        for position, address in enumerate(addresses):
+            host, _, port = str(address).rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise _tf_config_error(f'has cluster.{job}[{position}] = {address!r}, not "host:port"', text)
+    count = sum(len(addresses) for addresses in jobs.values())
+    if count <= 1:
+        return None
+    task = config.get("task")
+    if not isinstance(task, dict) or task.get("type") not in jobs or not isinstance(task.get("index", 0), int):
+        raise _tf_config_error(
+            f'names {count} tasks but not which one this process is: "task" must be {{"type": one of '
+            f'{sorted(jobs)}, "index": n}}',
+            text,
+        )
+    task_type, task_index = task["type"], task.get("index", 0)
+    if not 0 <= task_index < len(jobs[task_type]):
+        raise _tf_config_error(
+            f"has task index {task_index}, but cluster.{task_type} has {len(jobs[task_type])} address(es) "
+            f"(indices 0 to {len(jobs[task_type]) - 1})",
+            text,
+        )
+    expected = os.environ.get("RLHF_TF_WORKERS")
+    if expected and int(expected) != count:
+        raise _tf_config_error(
+            f"names {count} workers but `rlhf-tf launch --workers={expected}` was asked for {expected}: make them "
+            "agree (or unset TF_CONFIG and let the launcher write it)",
+            text,
+        )
+    return Cluster(jobs, task_type, task_index)
+
+
+def _is_local(host):
+    if host in ("localhost", "0.0.0.0", "::", "[::]", socket.gethostname(), socket.getfqdn()):
+        return True
+    try:
+        return socket.gethostbyname(host).startswith("127.")
+    except OSError:
+        return False
+
+
+def check_port_free(cluster):
+    """Raises a clear error when this worker's port (on this machine) is already taken: gRPC would fail later with
+    a bare "address in use", or the job would wait for a worker that cannot start."""
+    host, _, port = cluster.address.rpartition(":")
+    if not _is_local(host.strip("[]")):
+        return
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind(("", int(port)))
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        raise UserInputError(
+            f"Worker {cluster.index} ({cluster.name} in TF_CONFIG) cannot listen on {cluster.address}: the port is "
+            "in use (an earlier run still going, or another program). Stop it, or give the cluster other ports "
+            "(`rlhf-tf launch` picks free ones unless --port is given)."
+        ) from error
+    finally:
+        probe.close()
+
+
+def _join_timeout():
+    text = os.environ.get("RLHF_TF_JOIN_TIMEOUT", "")
+    if not text:
+        return JOIN_TIMEOUT_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise UserInputError(f"RLHF_TF_JOIN_TIMEOUT must be a positive number of seconds. Received: {text!r}")
+    return value
+
+
+@functools.cache
+def _multi_worker():
+    # One per process: TensorFlow configures collective ops and the coordination service once, at start-up, so
+    # the strategy must be created before the first op runs (`rlhf_tf.bin.common.prepare` does it in binaries).
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.eager import context
+
+    cluster = cluster_from_environment()
+    if cluster is None:
+        raise UserInputError(
+            f"--strategy=multi_worker needs TF_CONFIG naming two or more workers, like {_TF_CONFIG_EXAMPLE}; "
+            "`rlhf-tf launch --workers=N <subcommand> ...` starts N workers on this machine with it set."
+        )
+    check_port_free(cluster)
+    timeout = _join_timeout()
+    # The coordination service (which MultiWorkerMirroredStrategy uses to detect dead peers) configured as
+    # TensorFlow would, plus a bounded wait for the other workers to register: a worker that never comes up is an
+    # error after `timeout` seconds, not a hang.
+    leader = "/job:chief/replica:0/task:0" if "chief" in cluster.jobs else "/job:worker/replica:0/task:0"
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=leader,
+        cluster_register_timeout_in_ms=int(timeout * 1000),
+        coordinated_jobs=[
+            coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster.jobs[job]))
+            for job in ("chief", "worker")
+            if job in cluster.jobs
+        ],
+    )
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.AbortedError) as error:
+        raise UserInputError(
+            f"Worker {cluster.index} ({cluster.address}) gave up after {timeout:g} s waiting for the cluster "
+            f"{cluster.workers}: some worker did not start or cannot be reached. Start every worker with the same "
+            "TF_CONFIG cluster (each with its own task index), check that the hosts reach each other on those ports, "
+            f"or raise RLHF_TF_JOIN_TIMEOUT. TensorFlow said: {error.message.splitlines()[0][:300]}"
+        ) from error
+
+
+class _Preemption:
+    """TensorFlow's PreemptionCheckpointHandler for this process's multi-worker run, shared by every training loop
+    the process runs (a handler watches fixed keys of the coordination service, so there is one per process).
+
+    SIGTERM on any worker makes every worker save at the same step and then stop. The handler is given a throwaway
+    checkpoint manager of its own and saves through `save`, which each loop points at its checkpoint."""
+
+    def __init__(self):
+        import tempfile
+
+        self.save = self.exit = None
+        before = signal.getsignal(signal.SIGTERM)
+        self.handler = tf.distribute.experimental.PreemptionCheckpointHandler(
+            _multi_worker().cluster_resolver,
+            tf.train.CheckpointManager(tf.train.Checkpoint(), tempfile.mkdtemp(prefix="preemption_"), max_to_keep=1),
+            termination_config=tf.distribute.experimental.TerminationConfig(
+                exit_fn=lambda: self.exit(), save_fn=lambda *args, **kwargs: self.save(*args, **kwargs)
+            ),
+        )
+        # The handler took SIGTERM; loops listen only while they train (`watching`), so a SIGTERM between loops
+        # still ends the process.
+        self._on_sigterm = signal.signal(signal.SIGTERM, before)
+
+    @contextlib.contextmanager
+    def watching(self, save, exit):
+        """While training: SIGTERM here or on another worker makes every worker call `save(checkpoint_number=step)`
+        at the same step and then `exit()`."""
+        self.save, self.exit = save, exit
+        previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self.save = self.exit = None
+
+    def check(self, step):
+        """Call after every chunk of steps on every worker, in lockstep: saves and exits once a preemption was
+        signalled anywhere."""
+        self.handler.save_checkpoint_if_preempted(checkpoint_number=step)
+
+
+@functools.cache
+def _preemption():
+    return _Preemption()
+
+
+def preemption_for(strategy):
+    """The process's `_Preemption` when `strategy` is the multi-worker one; None otherwise (a single process turns
+    SIGTERM into an interrupt and saves on its own)."""
+    if _multi_worker.cache_info().currsize and strategy is _multi_worker():
+        return _preemption()
+    return None
+
+
+def finish(status=0, timeout_seconds=3600):
+    """Ends a process that joined a multi-worker run (binaries call it last; it does nothing in other processes):
+    waits until every worker is done, then exits at once with `status`. A worker that left earlier would stop its
+    heartbeats and be reported as crashed; and Python's own shutdown of TensorFlow's coordination agent waits on
+    the other workers' agents, up to its heartbeat timeout, so the exit handlers run here and the process ends."""
+    if not _multi_worker.cache_info().currsize:
+        return
+    import atexit
+    import sys
+
+    from tensorflow.python.eager import context
+
+    context.context().wait_at_barrier("rlhf_tf_finished", int(timeout_seconds * 1000))
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _multi_worker_configured():
+    cluster = cluster_from_environment()
+    return cluster is not None
 
 
 def create_strategy(kind="auto"):
@@ -74,7 +322,7 @@ def create_strategy(kind="auto"):
         gpus = tf.config.list_logical_devices("GPU")
         return _mirrored(tuple(device.name for device in (gpus or tf.config.list_logical_devices("CPU"))))
     if kind == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multi_worker()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=os.environ.get("TPU_NAME", ""))
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
@@ -144,7 +392,12 @@ def replica_share(value):
 
 
 def shard_for_input_pipeline(dataset, input_context):
-    """Gives each input pipeline (one per host) its own part of the examples. Shard before shuffling."""
+    """Gives each input pipeline (one per host) its own part of the examples.
+
+    Applied to an in-memory stream after a seeded shuffle and repeat (the same on every host), each host takes every
+    n-th example, and the hosts' batches together are exactly the global batch a single process draws: results
+    match one process to rounding. Applied to a list of files before reading, each host reads only its own files
+    (what streamed data needs; the global batches then differ from one process's)."""
     if input_context is not None and input_context.num_input_pipelines > 1:
         return dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
     return dataset

@@ -10,7 +10,9 @@ A trainer builds its models and optimizer under `loop.strategy.scope()`, writes 
   directory restores the latest checkpoint and continues from the same step on the same input position (the input
   pipeline must be deterministic, as seeded tf.data pipelines are: the loop skips the batches already consumed);
 - TensorBoard scalars, a progress bar with rate, ETA and metrics, evaluation hooks at fixed steps;
-- Ctrl-C or SIGTERM saves a checkpoint and re-raises KeyboardInterrupt, so the run can be resumed;
+- Ctrl-C or SIGTERM saves a checkpoint and re-raises KeyboardInterrupt, so the run can be resumed; in a
+  multi-worker run, SIGTERM on any worker makes every worker save at the same step (TensorFlow's
+  PreemptionCheckpointHandler) and raise `rlhf_tf.errors.Preempted`;
 - metrics.json and config.json in the run directory, written atomically.
 """
 
@@ -26,6 +28,7 @@ import keras
 import tensorflow as tf
 
 from rlhf_tf import hardware
+from rlhf_tf.errors import Preempted
 from rlhf_tf.training import distribution
 from rlhf_tf.training.progress import Progress
 from rlhf_tf.training.run_directory import RunDirectory
@@ -165,9 +168,12 @@ class TrainLoop:
         manager = tf.train.CheckpointManager(
             state, self.run_directory.checkpoint_dir, max_to_keep=self.config.keep_checkpoints
         )
-        if manager.latest_checkpoint:
-            state.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            logging.info("Resumed from %s at step %d.", manager.latest_checkpoint, int(self.step.numpy()))
+        # Every worker resumes from the chief's checkpoint (another worker's own saves go to a scratch folder that
+        # a restarted or moved worker may not have).
+        latest = tf.train.latest_checkpoint(self.run_directory.shared_checkpoint_dir)
+        if latest:
+            state.restore(latest).assert_existing_objects_matched()
+            logging.info("Resumed from %s at step %d.", latest, int(self.step.numpy()))
         return manager
 
     def _drive(self, train_chunk, manager, evaluate, description, steps_per_call, early_stopping=None):
@@ -187,8 +193,17 @@ class TrainLoop:
         last_evaluation = None  # (step, results) of the evaluation that stopped the run early
         stopped = early_stopping is not None and bool(early_stopping.stopped.numpy())
         training_ended = time.perf_counter()
+        preemption = distribution.preemption_for(self.strategy)
+        if preemption is None:
+            stopping = _sigterm_as_interrupt()
+        else:
+
+            def preempted():
+                raise Preempted(int(self.step.numpy()), self.run_directory.shared_checkpoint_dir)
+
+            stopping = preemption.watching(manager.save, preempted)
         try:
-            with _sigterm_as_interrupt():
+            with stopping:
                 while step < config.steps and not stopped:
                     count = min(steps_per_call, self._steps_to_next_event(step))
                     outputs = train_chunk(count)
@@ -211,6 +226,8 @@ class TrainLoop:
                                 f"{int(early_stopping.best_step.numpy())})"
                             )
                         evaluation_seconds += time.perf_counter() - evaluation_started
+                    if preemption is not None:
+                        preemption.check(step)
                 # The steady-state rate ends with the last step: the end-of-run checkpoint below is written once,
                 # not per step (periodic checkpoints above are counted).
                 training_ended = time.perf_counter()

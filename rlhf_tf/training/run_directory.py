@@ -204,6 +204,11 @@ class RunDirectory(RunPaths):
             return self._join(CHECKPOINTS)
         return self._join(CHECKPOINTS, f"worker-temp-{self.worker_id}")
 
+    @property
+    def shared_checkpoint_dir(self):
+        """The chief's checkpoints, which every worker resumes from."""
+        return self._join(CHECKPOINTS)
+
     def read_metrics(self):
         return files.read_json(self.metrics_path) or {}
 
