@@ -28,6 +28,7 @@ _HEAVIEST_FIRST = (
     "tests/agents/language/best_of_n_test.py",  # 160
     "tests/models/lora_test.py",  # 128
     "tests/models/families_test.py",  # 111
+    "tests/training/multi_worker_test.py",  # 128 (2026-12-04: two-worker launches)
     "tests/agents/recipes/quickstart_test.py",  # 98
     "tests/agents/control/control_web_test.py",  # 98
     "tests/training/distribution_test.py",  # 78

@@ -9,9 +9,10 @@ stays in charge of the job:
 - SIGTERM or Ctrl-C to the launcher is passed to every worker: they all save a checkpoint at the same step
   (TensorFlow's PreemptionCheckpointHandler) and exit with status 42, which the launcher returns; rerunning the
   same command resumes. SIGTERM to any one worker does the same.
-- A worker that dies (`kill -9`, out of memory, an error) stops the job: the launcher names it, kills the others
-  (their collectives cannot finish without it) and exits with its status; rerunning resumes from the last
-  checkpoint. `--restarts=K` reruns the whole job up to K times after a preemption or a dead worker.
+- A worker that dies (`kill -9`, out of memory) or fails stops the job: the launcher names it, kills the others
+  (their collectives cannot finish without it) and exits with its status (128 + the signal for a death);
+  rerunning resumes from the last checkpoint. `--restarts=K` reruns the whole job up to K times after a
+  preemption or a death (not after an error, which would repeat).
 - Bad launches fail fast with the fix named: a TF_CONFIG already in the environment that names another number of
   workers, a --port range already taken, a worker that never joins (`--join_timeout`).
 
@@ -186,10 +187,12 @@ class Job:
                 self.signal_all(signal.SIGKILL)
                 for process in self.processes:
                     process.wait()
-                return (128 - status if status < 0 else status), (
-                    f"worker {index} {_describe(status)}; stopped the other workers. Rerun the same command to "
-                    "resume from the last checkpoint."
-                )
+                if status < 0:
+                    return 128 - status, (
+                        f"worker {index} {_describe(status)}; stopped the other workers (their collectives cannot "
+                        "finish without it). Rerun the same command to resume from the last checkpoint."
+                    )
+                return status, f"worker {index} {_describe(status)} (its output above says why); stopped the others."
             time.sleep(0.2)
 
     def _finish_preempted(self, grace_seconds):
@@ -264,7 +267,7 @@ def main(argv):
             if status == 0:
                 return 0
             print(f"rlhf-tf launch: {message}", file=sys.stderr, flush=True)
-            if status == 2 or stopping:  # bad input would fail the same way again; a stop asked for is a stop
+            if not (status == PREEMPTED or status > 128) or stopping:  # only preemptions and deaths are retried
                 return status
         return status
     finally:

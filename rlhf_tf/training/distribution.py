@@ -208,12 +208,17 @@ def _multi_worker():
             if job in cluster.jobs
         ],
     )
+    # Registration is a barrier with that timeout (without it, connecting returns at once and the first collective
+    # waits for a missing worker forever).
+    context.context().coordination_service.cluster_register_with_barrier = True
     try:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        return strategy
     except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.AbortedError) as error:
+        missing = _missing_workers(cluster, error.message)
         raise UserInputError(
             f"Worker {cluster.index} ({cluster.address}) gave up after {timeout:g} s waiting for the cluster "
-            f"{cluster.workers}: some worker did not start or cannot be reached. Start every worker with the same "
+            f"{cluster.workers}: {missing} did not start or cannot be reached. Start every worker with the same "
             "TF_CONFIG cluster (each with its own task index), check that the hosts reach each other on those ports, "
             f"or raise RLHF_TF_JOIN_TIMEOUT. TensorFlow said: {error.message.splitlines()[0][:300]}"
         ) from error
@@ -290,6 +295,23 @@ def finish(status=0, timeout_seconds=3600):
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(status)
+
+
+def _missing_workers(cluster, message):
+    """The workers TensorFlow's registration error names as missing ("worker 1 (host:port)"), or a general phrase."""
+    import re
+
+    names = message.split("timed out task names:", 1)[1] if "timed out task names:" in message else ""
+    found = []
+    for line in names.strip().splitlines():
+        task = re.fullmatch(r"/job:(\w+)/replica:\d+/task:(\d+)", line.strip())
+        if task is None:
+            break
+        job, index = task.groups()
+        if job in cluster.jobs and int(index) < len(cluster.jobs[job]):
+            position = int(index) + (len(cluster.jobs.get("chief", [])) if job == "worker" else 0)
+            found.append(f"worker {position} ({cluster.jobs[job][int(index)]})")
+    return ", ".join(found) if found else "some worker (the first, which hosts the coordination service, or another)"
 
 
 def _multi_worker_configured():
