@@ -82,13 +82,14 @@ class LanguagePolicy(tf_policy.TFPolicy):
       vocabulary_size: the size of the action id range.
       prompt_length: the fixed prompt length of observations.
       seed: the sampling seed; each call samples with (seed, call count).
+      rows: (offset, total): this policy samples rows offset.. of a global batch of `total` (`sampling.Sampler`).
     """
 
-    def __init__(self, causal_lm, end_id, pad_id, sampling_config, vocabulary_size, prompt_length, seed=0):
+    def __init__(self, causal_lm, end_id, pad_id, sampling_config, vocabulary_size, prompt_length, seed=0, rows=None):
         time_step_spec, action_spec, info_spec = specs(prompt_length, sampling_config.max_new_tokens, vocabulary_size)
         self._causal_lm = causal_lm
         self._tf_vars = [weight.value for weight in causal_lm.weights]
-        self._sampler = sampling.Sampler(causal_lm, end_id, pad_id, sampling_config)
+        self._sampler = sampling.Sampler(causal_lm, end_id, pad_id, sampling_config, rows=rows)
         self._seed = seed
         self._calls = tf.Variable(0, dtype=tf.int32, trainable=False, name="sampling_calls")
         super().__init__(time_step_spec, action_spec, info_spec=info_spec, clip=False)

@@ -177,11 +177,27 @@ class Rollouts:
     With `samples_per_prompt` = k each batch holds `batch_size / k` prompts, each repeated k times in consecutive
     rows. Resume: the prompt stream skips the batches already used and the sampling counter is checkpointed
     (`checkpoint_objects`), so a resumed run samples exactly what the uninterrupted one would have.
+
+    With `share` = (worker, workers) this process collects only its share of each batch: rows
+    worker * batch_size / workers onwards, sampled (the very tokens of a single process, `sampling.Sampler`) and
+    scored by this worker alone; `training.distribution.gather_rows` puts the batch together on every worker.
     """
 
     def __init__(
-        self, config, causal_lm, tokenizer, reward_texts, train_prompts, seed, start_iteration=0, samples_per_prompt=1
+        self,
+        config,
+        causal_lm,
+        tokenizer,
+        reward_texts,
+        train_prompts,
+        seed,
+        start_iteration=0,
+        samples_per_prompt=1,
+        share=(0, 1),
     ):
+        worker, workers = share
+        rows = config.batch_size // workers
+        offset = worker * rows
         pipeline = pipelines.PipelineConfig(
             seq_len=config.max_prompt_tokens + 1,
             max_prompt_tokens=config.max_prompt_tokens,
@@ -197,6 +213,8 @@ class Rollouts:
                 name: tf.repeat(batch[name], samples_per_prompt, axis=0) for name in ("token_ids", "padding_mask")
             }
             dataset = dataset.map(repeat)
+        if workers > 1:
+            dataset = dataset.map(lambda batch: {name: value[offset : offset + rows] for name, value in batch.items()})
         self._batches = dataset
         self.tokenizer = tokenizer
         self._as_written = prompts_as_written(tokenizer, [prompt.prompt for prompt in train_prompts])
@@ -204,7 +222,7 @@ class Rollouts:
         self.environment = bridge.TextBanditEnvironment(
             self._batches,
             bridge.text_reward(score_as_written, tokenizer),
-            config.batch_size,
+            rows,
             config.max_prompt_tokens,
             config.max_new_tokens,
             tokenizer.vocabulary_size,
@@ -218,6 +236,7 @@ class Rollouts:
             tokenizer.vocabulary_size,
             config.max_prompt_tokens,
             seed=seed,
+            rows=(offset, config.batch_size) if workers > 1 else None,
         )
         self.collector = bridge.RolloutCollector(self.environment, self.policy)
 
@@ -376,12 +395,15 @@ def train_rl(config, make_learner, reward_fn=None, description="rl", samples_per
     start = latest_step(loop)
     if start:
         logging.info("Resuming RL at iteration %d.", start)
+    share = training.distribution.worker_share(strategy)
+    config.require_divides(share[1] * samples_per_prompt, "workers_times_samples_per_prompt")
     rollouts = Rollouts(
-        r, causal_lm, tokenizer, reward_texts, train_prompts, config.loop.seed, start, samples_per_prompt
+        r, causal_lm, tokenizer, reward_texts, train_prompts, config.loop.seed, start, samples_per_prompt, share
     )
 
     def iteration(step):
-        rollout = rollouts.collect()
+        # Each worker samples and scores its share; every worker then holds the whole batch for the update.
+        rollout = training.distribution.gather_rows(strategy, rollouts.collect())
         metrics = learner.update(rollout, step)
         gold = rollout_gold(task, rollouts.texts(rollout))
         if gold is not None:

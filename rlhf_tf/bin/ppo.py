@@ -31,11 +31,11 @@ _ENTROPY_COEF = flags.DEFINE_float("entropy_coef", None, "PPOHyperparameters.ent
 def config_from_flags():
     from rlhf_tf.agents.language import ppo
 
-    base = ppo.PPOConfig(output_dir=common.OUTPUT_DIR.value, rollouts=rl_flags.rollout_config())
+    # The hyperparameters first: the config checks the rollout batch against their minibatch size.
     hyperparameters = dataclasses.replace(
-        base.hyperparameters,
+        ppo.PPOHyperparameters(),
         **rl_flags.hyperparameter_changes(),
-        **common.compute_dtype_changes(base.hyperparameters),
+        **common.compute_dtype_changes(ppo.PPOHyperparameters()),
         **common.given(
             (
                 ("ppo_epochs", _PPO_EPOCHS),
@@ -49,11 +49,10 @@ def config_from_flags():
             )
         ),
     )
-    return dataclasses.replace(
-        base,
-        hyperparameters=hyperparameters,
-        **rl_flags.run_changes(base),
+    base = ppo.PPOConfig(
+        output_dir=common.OUTPUT_DIR.value, rollouts=rl_flags.rollout_config(), hyperparameters=hyperparameters
     )
+    return dataclasses.replace(base, **rl_flags.run_changes(base))
 
 
 def main(argv):

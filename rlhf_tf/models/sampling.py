@@ -87,6 +87,10 @@ class Sampler:
       end_id, pad_id: the tokenizer's end and padding ids.
       config: a `SamplingConfig`.
       adapters: False samples from a LoRA model's frozen base (its adapters off; the reference policy).
+      rows: (offset, total) when this sampler draws rows offset.. of a global batch of `total` rows split over
+        workers: each row then gets the very tokens one process sampling the whole batch would draw (the stateless
+        draw is made over the global batch's shape, the other workers' rows filled with zero logits), so a
+        multi-worker run samples what a single process does. None: the batch is the whole batch.
 
     Example:
     ```python
@@ -96,7 +100,8 @@ class Sampler:
     ```
     """
 
-    def __init__(self, model, end_id, pad_id, config=None, adapters=True):
+    def __init__(self, model, end_id, pad_id, config=None, adapters=True, rows=None):
+        self.rows = rows
         backbone = getattr(model, "backbone", model)
         self.backbone = backbone
         self.causal_lm = model if backbone is not model else None
@@ -141,7 +146,14 @@ class Sampler:
         config = self.config
         filtered = filter_logits(tf.cast(logits, tf.float32), config.temperature, config.top_k, config.top_p)
         step_seed = tf.random.experimental.stateless_fold_in(seed, step)
-        token = tf.cast(tf.random.stateless_categorical(filtered, 1, step_seed)[:, 0], tf.int32)
+        if self.rows is None:
+            token = tf.cast(tf.random.stateless_categorical(filtered, 1, step_seed)[:, 0], tf.int32)
+        else:
+            offset, total = self.rows
+            local = tf.shape(filtered)[0]
+            padded = tf.pad(filtered, [[offset, total - offset - local], [0, 0]])
+            drawn = tf.random.stateless_categorical(padded, 1, step_seed)[:, 0]
+            token = tf.cast(drawn[offset : offset + local], tf.int32)
         return token, tf.gather(tf.nn.log_softmax(filtered, axis=-1), token, batch_dims=1)
 
     def _generate_graph(self, prompt_ids, prompt_mask, seed):

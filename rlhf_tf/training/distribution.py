@@ -297,6 +297,36 @@ def finish(status=0, timeout_seconds=3600):
     os._exit(status)
 
 
+def worker_share(strategy):
+    """(this worker's index, number of workers) under `strategy`: (0, 1) for single-host strategies."""
+    if not (_multi_worker.cache_info().currsize and strategy is _multi_worker()):
+        return 0, 1
+    cluster = cluster_from_environment()
+    return cluster.index, len(cluster.workers)
+
+
+def gather_rows(strategy, tensors):
+    """`tensors` ({name: [rows, ...]}, this worker's rows of a batch) concatenated over the workers in worker order,
+    on every worker: each worker's share of a rollout made whole. Unchanged on a single host. Row counts must be
+    equal across workers and divide by the replicas on a worker."""
+    worker, workers = worker_share(strategy)
+    if workers == 1:
+        return tensors
+    local_replicas = strategy.num_replicas_in_sync // workers
+    gathered = {}
+    for name, value in tensors.items():
+        value = tf.convert_to_tensor(value)
+        carried = tf.int32 if value.dtype == tf.bool else value.dtype  # collectives carry no booleans
+
+        def local_part(context, value=value, carried=carried):
+            part = context.replica_id_in_sync_group - worker * local_replicas
+            return tf.split(tf.cast(value, carried), local_replicas)[part]
+
+        parts = strategy.experimental_distribute_values_from_function(local_part)
+        gathered[name] = tf.cast(strategy.gather(parts, axis=0), value.dtype)
+    return gathered
+
+
 def _missing_workers(cluster, message):
     """The workers TensorFlow's registration error names as missing ("worker 1 (host:port)"), or a general phrase."""
     import re

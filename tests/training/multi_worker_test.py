@@ -168,3 +168,37 @@ def test_two_worker_reward_training_and_dpo_match_one_process(tmp_path):
         two = _metrics(tmp_path / subcommand / "two")
         assert any(name.endswith("/steps") and value == 12 for name, value in two.items()), two
         _assert_same_numbers(two, _metrics(tmp_path / subcommand / "one"), rtol=1e-4)
+
+
+def test_two_worker_ppo_and_grpo_sample_their_shares_and_match_one_process(tmp_path):
+    tokenizer = resolve_tokenizer("byte")
+    policy = testing.tiny_causal_lm(tokenizer.vocabulary_size, seed=4, hidden_dim=32, max_sequence_length=48)
+    policy_lib.save_policy(tmp_path / "sft", policy, tokenizer)
+    common = [
+        f"--policy={tmp_path / 'sft'}",
+        "--reward=gold",
+        "--task=reviews",
+        "--steps=4",
+        "--batch_size=8",
+        "--minibatch_size=8",
+        "--max_prompt_tokens=24",
+        "--max_new_tokens=8",
+        "--num_eval_prompts=8",
+        "--frontier_prompts=0",
+        "--noexport",
+        "--noprogress",
+        "--seed=5",
+    ]
+    for subcommand, extra in (("ppo", []), ("grpo", ["--samples_per_prompt=4"])):
+        for workers in (1, 2):
+            _run(subcommand, [f"--output_dir={tmp_path / subcommand / str(workers)}", *common, *extra], workers)
+        one, two = (training.read_scalars(str(tmp_path / subcommand / str(workers) / "tb")) for workers in (1, 2))
+        # Each worker sampled 4 of the 8 rows, drawing the tokens one process draws for them (the scores, a
+        # function of the sampled text alone, are equal), then the update ran on the gathered batch.
+        assert [value for _, value in two["rl/score"]] == [value for _, value in one["rl/score"]], subcommand
+        for name in ("rl/loss", "rl/kl", "rl/policy_loss"):
+            assert [step for step, _ in two[name]] == [1, 2, 3, 4]
+            for (_, alone), (_, together) in zip(one[name], two[name]):
+                assert math.isclose(alone, together, rel_tol=1e-3, abs_tol=1e-6), (subcommand, name, alone, together)
+        evaluations = [_metrics(tmp_path / subcommand / str(workers)) for workers in (1, 2)]
+        _assert_same_numbers(*evaluations, rtol=1e-3)
