@@ -221,8 +221,15 @@ class OnlineDPOLearner:
         self.optimizer = keras.optimizers.AdamW(learning_rate=h.learning_rate, weight_decay=0.0)
         self.optimizer.build(causal_lm.trainable_variables)
         self.length_target = tf.Variable(h.length_target, trainable=False, dtype=tf.float32, name="length_target")
-        self._step = training.GradientStep(
-            self._loss, causal_lm.trainable_variables, self.optimizer, clip_norm=h.clip_norm, jit_compile=h.jit_compile
+        # Each minibatch split over the replicas (the losses are replica shares), as in PPO and GRPO.
+        self._step = training.ReplicaSplitStep(
+            training.GradientStep(
+                self._loss,
+                causal_lm.trainable_variables,
+                self.optimizer,
+                clip_norm=h.clip_norm,
+                jit_compile=h.jit_compile,
+            )
         )
         self._reference = tf.function(self._reference_graph, jit_compile=h.jit_compile)
 

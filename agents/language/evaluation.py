@@ -26,6 +26,7 @@ from rlhf_tf.data import pipelines
 from rlhf_tf.errors import UserInputError
 from rlhf_tf.models import lora, sampling
 from rlhf_tf.models import policy as policy_lib
+from rlhf_tf.training import distribution
 from rlhf_tf.training.progress import Progress
 
 
@@ -93,26 +94,39 @@ class PolicyEvaluator:
         """(metrics, every sample row), as `evaluate_policy`; `task_metrics` as in `judge`."""
         key = (tuple(prompts), seed)
         cached = self._baselines.get(key)
-        policy_texts, baseline_texts, kls, policy_lengths, baseline_lengths = [], [], [], [], []
+        # In a multi-worker run each worker samples every n-th batch (with that batch's own seeds, so the samples
+        # are a single process's) and the batches are gathered in order; the judging below then sees them all.
+        worker, workers = distribution.worker_share()
+        sampled = {}
         bar = Progress(len(prompts), description="evaluate", unit="prompt", enabled=progress)
         batches = pipelines.prompt_batches(prompts, self._tokenizer, self._max_prompt_tokens, self._batch_size)
         for index, batch in enumerate(batches):
             bar.advance(int(batch["token_ids"].shape[0]))
+            if index % workers != worker:
+                continue
             ids, mask = batch["token_ids"], batch["padding_mask"]
             ours = self._policy_sampler.generate(ids, mask, [seed, 2 * index])
+            row = {}
             if cached is None:
                 theirs = self._baseline_sampler.generate(ids, mask, [seed, 2 * index + 1])
-                baseline_lengths.append(tf.reduce_sum(tf.cast(theirs["mask"], tf.float32), axis=1).numpy())
-                baseline_texts.extend(self._decode(theirs))
+                row["baseline_lengths"] = tf.reduce_sum(tf.cast(theirs["mask"], tf.float32), axis=1).numpy().tolist()
+                row["baseline_texts"] = self._decode(theirs)
             reference = self._kl_pass(self._baseline_lm.backbone, ids, mask, ours["token_ids"], ours["mask"])
-            kls.append(tf.reduce_sum(ours["logprobs"] - reference["logprobs"], axis=1).numpy())
-            policy_lengths.append(tf.reduce_sum(tf.cast(ours["mask"], tf.float32), axis=1).numpy())
-            policy_texts.extend(self._decode(ours))
+            row["kls"] = tf.reduce_sum(ours["logprobs"] - reference["logprobs"], axis=1).numpy().tolist()
+            row["policy_lengths"] = tf.reduce_sum(tf.cast(ours["mask"], tf.float32), axis=1).numpy().tolist()
+            row["policy_texts"] = self._decode(ours)
+            sampled[index] = row
         bar.close()
+        if workers > 1:
+            sampled = {int(index): row for part in distribution.exchange(sampled) for index, row in part.items()}
+        ordered = [sampled[index] for index in sorted(sampled)]
+        gathered = lambda name: [value for row in ordered for value in row[name]]  # noqa: E731
+        as_array = lambda name: np.asarray(gathered(name), np.float32)  # noqa: E731  (as computed: float32)
+        policy_texts, policy_lengths = gathered("policy_texts"), [as_array("policy_lengths")]
         if cached is None:
-            cached = self._baselines[key] = (baseline_texts, np.concatenate(baseline_lengths))
+            cached = self._baselines[key] = (gathered("baseline_texts"), as_array("baseline_lengths"))
         baseline_texts, baseline_lengths = cached
-        kls = np.concatenate(kls)
+        kls = as_array("kls")
         metrics = {
             "kl_to_reference": float(np.mean(kls)),
             "response_length": float(np.mean(np.concatenate(policy_lengths))),

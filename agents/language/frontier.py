@@ -28,14 +28,14 @@ _KEPT = (
 )
 
 
-def evaluation_fn(make_evaluator, prompts, gold_score, reward_texts, seed, chief=True):
+def evaluation_fn(make_evaluator, prompts, gold_score, reward_texts, seed):
     """`step -> {"frontier/<name>": value}` for `TrainLoop`'s evaluation hook: the policy evaluated on `prompts`
-    by `make_evaluator()` (an `evaluation.PolicyEvaluator`, called only when an evaluation happens); {} off the
-    chief or without prompts."""
+    by `make_evaluator()` (an `evaluation.PolicyEvaluator`, called only when an evaluation happens; in a
+    multi-worker run every worker takes its share of the prompts); {} without prompts."""
 
     def evaluate(step):
         del step
-        if not chief or not prompts:
+        if not prompts:
             return {}
         metrics, _ = make_evaluator().evaluate(prompts, gold_score, reward_texts, seed=seed)
         return {f"frontier/{evaluation.public_name(name)}": metrics[name] for name in _KEPT if name in metrics}

@@ -445,9 +445,7 @@ def frontier_evaluation(make_evaluator, prompts, reward_texts, task, loop):
     if not prompts:
         return None
     gold = task.gold_score if task is not None else None
-    return frontier.evaluation_fn(
-        make_evaluator, prompts, gold, reward_texts, loop.config.seed, chief=loop.run_directory.chief
-    )
+    return frontier.evaluation_fn(make_evaluator, prompts, gold, reward_texts, loop.config.seed)
 
 
 def evaluate_and_export(
@@ -463,8 +461,9 @@ def evaluate_and_export(
     metrics,
     make_evaluator=None,
 ):
-    """How every policy-training run ends (on the chief): the held-out evaluation against the starting policy when
-    there is a task, samples.jsonl and TensorBoard samples, the saved policy and export/policy; then metrics.json.
+    """How every policy-training run ends: the held-out evaluation against the starting policy when there is a task
+    (shared out over the workers of a multi-worker run), then on the chief samples.jsonl and TensorBoard samples,
+    the saved policy and export/policy; then metrics.json.
 
     Args:
       config: the run's config (`output_dir`, `num_samples`, `export`, `loop`).
@@ -473,13 +472,15 @@ def evaluate_and_export(
       make_evaluator: the run's `evaluator_factory` (made here when None).
     """
     run_directory = loop.run_directory
+    if task is not None:
+        make_evaluator = make_evaluator or evaluator_factory(settings, causal_lm, reference_lm, tokenizer)
+        progress = config.loop.progress and run_directory.chief
+        final, rows = final_evaluation(
+            make_evaluator(), evaluation_prompts, reward_texts, task, config.loop.seed, progress
+        )
+        metrics.update(final)
     if run_directory.chief:
         if task is not None:
-            make_evaluator = make_evaluator or evaluator_factory(settings, causal_lm, reference_lm, tokenizer)
-            final, rows = final_evaluation(
-                make_evaluator(), evaluation_prompts, reward_texts, task, config.loop.seed, config.loop.progress
-            )
-            metrics.update(final)
             write_samples(config.output_dir, rows[: config.num_samples], run_directory.summary_writer(), loop.step)
         frontier.plot(
             {"policy": frontier.points(config.output_dir)},

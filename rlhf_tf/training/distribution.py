@@ -297,12 +297,31 @@ def finish(status=0, timeout_seconds=3600):
     os._exit(status)
 
 
-def worker_share(strategy):
-    """(this worker's index, number of workers) under `strategy`: (0, 1) for single-host strategies."""
-    if not (_multi_worker.cache_info().currsize and strategy is _multi_worker()):
+def worker_share(strategy=None):
+    """(this worker's index, number of workers) under `strategy` (None: the process's multi-worker run, if it
+    joined one): (0, 1) for single-host strategies."""
+    if not _multi_worker.cache_info().currsize or (strategy is not None and strategy is not _multi_worker()):
         return 0, 1
     cluster = cluster_from_environment()
     return cluster.index, len(cluster.workers)
+
+
+_exchanges = [0]
+
+
+def exchange(payload):
+    """Every worker's `payload` (JSON-serialisable), in worker order, on every worker of the process's multi-worker
+    run, through the coordination service's key-value store (for results that are not tensors: texts, rows).
+    Every worker must call it the same number of times. On a single host: [payload]."""
+    worker, workers = worker_share()
+    if workers == 1:
+        return [payload]
+    from tensorflow.python.eager import context
+
+    _exchanges[0] += 1
+    key = f"rlhf_tf/exchange/{_exchanges[0]}"
+    context.context().set_config_key_value(f"{key}/{worker}", json.dumps(payload))
+    return [json.loads(context.context().get_config_key_value(f"{key}/{other}")) for other in range(workers)]
 
 
 def gather_rows(strategy, tensors):
