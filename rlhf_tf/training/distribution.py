@@ -332,18 +332,24 @@ def gather_rows(strategy, tensors):
     if workers == 1:
         return tensors
     local_replicas = strategy.num_replicas_in_sync // workers
-    gathered = {}
-    for name, value in tensors.items():
-        value = tf.convert_to_tensor(value)
-        carried = tf.int32 if value.dtype == tf.bool else value.dtype  # collectives carry no booleans
+    values = {name: tf.convert_to_tensor(value) for name, value in tensors.items()}
+    # Collectives carry no booleans.
+    carried = {name: tf.cast(value, tf.int32) if value.dtype == tf.bool else value for name, value in values.items()}
 
-        def local_part(context, value=value, carried=carried):
-            part = context.replica_id_in_sync_group - worker * local_replicas
-            return tf.split(tf.cast(value, carried), local_replicas)[part]
+    def local_part(context):
+        part = context.replica_id_in_sync_group - worker * local_replicas
+        return {name: tf.split(value, local_replicas)[part] for name, value in carried.items()}
 
-        parts = strategy.experimental_distribute_values_from_function(local_part)
-        gathered[name] = tf.cast(strategy.gather(parts, axis=0), value.dtype)
-    return gathered
+    parts = strategy.experimental_distribute_values_from_function(local_part)
+    gathered = _gather_function(strategy)(parts)
+    return {name: tf.cast(gathered[name], values[name].dtype) for name in values}
+
+
+@functools.cache
+def _gather_function(strategy):
+    # One traced function for the whole dict (traced once per set of shapes): strategy.gather called eagerly traces
+    # a function of its own at every call.
+    return tf.function(lambda parts: {name: strategy.gather(part, axis=0) for name, part in parts.items()})
 
 
 def _missing_workers(cluster, message):
