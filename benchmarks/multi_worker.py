@@ -80,6 +80,11 @@ def main():
             command = ["rlhf-tf", *launcher, method, f"--output_dir={output}", *common]
             wall[workers] = run(command, output + ".log", output)
             runs[workers] = output
+        # The same two replicas in one process (MirroredStrategy over two logical CPUs): the cost of splitting
+        # the steps over replicas (graphs rather than XLA, the all-reduce) without a second process or gRPC.
+        mirrored = os.path.join(root, f"{method}-mirrored")
+        command = ["rlhf-tf", method, f"--output_dir={mirrored}", "--strategy=mirrored", "--cpu_devices=2", *common]
+        run(command, mirrored + ".log", mirrored)
         scalars = {workers: training.read_scalars(os.path.join(runs[workers], "tb")) for workers in runs}
         print(f"\n{method}:")
         for name in COMPARED:
@@ -108,8 +113,11 @@ def main():
             + (", ".join(f"{name} {a:.6g} vs {b:.6g}" for name, (a, b) in differing.items()) or "none")
         )
         per_iteration = {workers: 1.0 / metrics[workers]["rl/steps_per_second"] for workers in metrics}
+        with open(os.path.join(mirrored, "metrics.json")) as handle:
+            two_replicas = 1.0 / json.load(handle)["rl/steps_per_second"]
         print(
-            f"  seconds per iteration: one process {per_iteration[1]:.3f}, two workers {per_iteration[2]:.3f} "
+            f"  seconds per iteration: one process {per_iteration[1]:.3f}, two replicas in one process "
+            f"{two_replicas:.3f} ({two_replicas / per_iteration[1]:.2f}x), two workers {per_iteration[2]:.3f} "
             f"({per_iteration[2] / per_iteration[1]:.2f}x); whole command {wall[1]:.1f} s vs {wall[2]:.1f} s"
         )
         if not math.isfinite(per_iteration[2]):
