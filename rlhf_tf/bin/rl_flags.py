@@ -12,6 +12,9 @@ EVAL_PROMPTS = flags.DEFINE_string("eval_prompts", "", "RolloutConfig.eval_promp
 NUM_EVAL_PROMPTS = flags.DEFINE_integer("num_eval_prompts", None, "RolloutConfig.num_eval_prompts.")
 MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", None, "RolloutConfig.max_new_tokens: response budget.")
 TEMPERATURE = flags.DEFINE_float("temperature", None, "RolloutConfig.temperature of rollouts.")
+EXACT_SAMPLING = flags.DEFINE_bool(
+    "exact_sampling", None, "RolloutConfig.exact_sampling: workers sample the tokens one process would (default)."
+)
 LEARNING_RATE = flags.DEFINE_float("learning_rate", None, "Learning rate of the policy update.")
 KL_COEF = flags.DEFINE_float(
     "kl_coef",
@@ -53,6 +56,7 @@ def rollout_config():
             ("num_eval_prompts", NUM_EVAL_PROMPTS),
             ("max_new_tokens", MAX_NEW_TOKENS),
             ("temperature", TEMPERATURE),
+            ("exact_sampling", EXACT_SAMPLING),
             ("batch_size", common.BATCH_SIZE),
             ("max_prompt_tokens", common.MAX_PROMPT_TOKENS),
         )

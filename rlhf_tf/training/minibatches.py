@@ -23,13 +23,20 @@ class ReplicaSplitStep:
             index = context.replica_id_in_sync_group
             return {name: tf.split(value, replicas)[index] for name, value in minibatch.items()}
 
+        names = []
+
+        def stacked_step(minibatch):
+            # The metrics as one vector, so that summing them over replicas is one collective, not one per metric
+            # (each a round trip between workers).
+            outputs = self.step(minibatch)
+            names[:] = list(outputs)  # (traced once per replica)
+            return tf.stack([tf.cast(outputs[name], tf.float32) for name in names])
+
         per_replica = self.strategy.run(
-            self.step, args=(self.strategy.experimental_distribute_values_from_function(split),)
+            stacked_step, args=(self.strategy.experimental_distribute_values_from_function(split),)
         )
-        return {
-            name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
-            for name, value in per_replica.items()
-        }
+        totals = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        return {name: totals[index] for index, name in enumerate(names)}
 
     def __call__(self, minibatch):
         if self.strategy.num_replicas_in_sync == 1:
