@@ -66,17 +66,20 @@ def main():
         f"G {args.gradient_bytes / 1e6:.0f} MB, bandwidth {args.bandwidth * 8 / 1e9:g} Gb/s, "
         f"latency {args.latency * 1e6:g} us, c_draw {args.draw_seconds_per_element:g} s"
     )
-    print("| workers | rollouts / iteration | s / iteration | efficiency | of which all-reduce | exact-draw extra |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| workers | rollouts / iteration | s / iteration | efficiency | of which all-reduce | exact-draw extra | "
+        "s / iteration, --noexact_sampling | efficiency |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for workers in (int(count) for count in args.workers.split(",")):
         total, _ = projection(args, workers)
         reduce = args.steps * allreduce(workers, args.gradient_bytes, args.bandwidth, args.latency)
         draw = args.draw_seconds_per_element * (workers - 1) * args.rows * args.vocabulary * args.new_tokens
         print(
             f"| {workers} | {workers * args.rows} | {total:.1f} | {single / total:.2f} | {reduce:.1f} s | "
-            f"{draw:.1f} s |"
+            f"{draw:.1f} s | {total - draw:.1f} | {single / (total - draw):.2f} |"
         )
-    print("\nwith separate rollout workers (R = N samplers):")
+    print("\nwith separate rollout workers (R = N samplers, each sampling its own rows):")
     print("| learners N | samplers R | synchronous s / iteration | one iteration stale |")
     print("|---|---|---|---|")
     for workers in (int(count) for count in args.workers.split(",")):
