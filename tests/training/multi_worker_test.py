@@ -202,3 +202,27 @@ def test_two_worker_ppo_and_grpo_sample_their_shares_and_match_one_process(tmp_p
                 assert math.isclose(alone, together, rel_tol=1e-3, abs_tol=1e-6), (subcommand, name, alone, together)
         evaluations = [_metrics(tmp_path / subcommand / str(workers)) for workers in (1, 2)]
         _assert_same_numbers(*evaluations, rtol=1e-3)
+
+
+def test_a_worker_that_never_joins_is_an_error_naming_it_within_the_timeout(tmp_path):
+    from rlhf_tf.bin import launch
+
+    ports = launch.free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    environment = {
+        **_environment(),
+        "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}),
+        "RLHF_TF_JOIN_TIMEOUT": "3",
+    }
+    started = time.time()
+    done = subprocess.run(
+        [sys.executable, "-m", "rlhf_tf.bin.cli", "sft", f"--output_dir={tmp_path / 'run'}", *SFT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment,
+    )
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "gave up after 3 s waiting for the cluster" in done.stderr
+    assert f"worker 1 (127.0.0.1:{ports[1]}) did not start or cannot be reached" in done.stderr
+    assert time.time() - started < 60
