@@ -16,6 +16,7 @@ distribution.configure_cpu_devices(2)
 # `--dist loadfile --no-loadscope-reorder` (setup.cfg) pytest-xdist hands whole files to the workers in collection
 # order, so long files start first and the workers finish together instead of one idling through a long last file.
 _HEAVIEST_FIRST = (
+    "tests/training/multi_worker_test.py",  # 431 (2026-12-05: two-worker launches, cores shared)
     "tests/agents/control/control_loop_test.py",  # 454
     "tests/agents/language/generic_chain_test.py",  # 388
     "tests/agents/language/rl_test.py",  # 243
@@ -28,7 +29,6 @@ _HEAVIEST_FIRST = (
     "tests/agents/language/best_of_n_test.py",  # 160
     "tests/models/lora_test.py",  # 128
     "tests/models/families_test.py",  # 111
-    "tests/training/multi_worker_test.py",  # 128 (2026-12-04: two-worker launches)
     "tests/agents/recipes/quickstart_test.py",  # 98
     "tests/agents/control/control_web_test.py",  # 98
     "tests/training/distribution_test.py",  # 78
