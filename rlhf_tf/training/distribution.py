@@ -63,7 +63,11 @@ class Cluster:
         self.jobs = jobs
         self.task_type, self.task_index = task_type, task_index
         self.workers = [address for job in ("chief", "worker") for address in jobs.get(job, [])]
-        self.index = task_index + (len(jobs.get("chief", [])) if task_type == "worker" else 0)
+        self.index = self.position(task_type, task_index)
+
+    def position(self, job, index):
+        """The place of task `index` of `job` among `workers`."""
+        return index + (len(self.jobs.get("chief", [])) if job == "worker" else 0)
 
     @property
     def name(self):
@@ -212,8 +216,7 @@ def _multi_worker():
     # waits for a missing worker forever).
     context.context().coordination_service.cluster_register_with_barrier = True
     try:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        return strategy
+        return tf.distribute.MultiWorkerMirroredStrategy()
     except (tf.errors.DeadlineExceededError, tf.errors.UnavailableError, tf.errors.AbortedError) as error:
         missing = _missing_workers(cluster, error.message)
         raise UserInputError(
@@ -352,6 +355,25 @@ def _gather_function(strategy):
     return tf.function(lambda parts: {name: strategy.gather(part, axis=0) for name, part in parts.items()})
 
 
+def run_summed(strategy, step, argument):
+    """Runs `step` (argument -> {name: scalar share}) on every replica of `strategy` and returns the shares summed
+    over the replicas, as float32, in one collective: the metrics travel as one vector, not one reduction per
+    metric (each a round trip between workers)."""
+    names = []
+
+    def stacked(value):
+        outputs = step(value)
+        if not isinstance(outputs, dict):
+            raise TypeError(
+                f"The step function must return a dict of scalar metrics. Received: {type(outputs).__name__}"
+            )
+        names[:] = list(outputs)  # traced once per replica
+        return tf.stack([tf.cast(outputs[name], tf.float32) for name in names])
+
+    totals = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(stacked, args=(argument,)), axis=None)
+    return {name: totals[index] for index, name in enumerate(names)}
+
+
 def _missing_workers(cluster, message):
     """The workers TensorFlow's registration error names as missing ("worker 1 (host:port)"), or a general phrase."""
     import re
@@ -364,14 +386,8 @@ def _missing_workers(cluster, message):
             break
         job, index = task.groups()
         if job in cluster.jobs and int(index) < len(cluster.jobs[job]):
-            position = int(index) + (len(cluster.jobs.get("chief", [])) if job == "worker" else 0)
-            found.append(f"worker {position} ({cluster.jobs[job][int(index)]})")
+            found.append(f"worker {cluster.position(job, int(index))} ({cluster.jobs[job][int(index)]})")
     return ", ".join(found) if found else "some worker (the first, which hosts the coordination service, or another)"
-
-
-def _multi_worker_configured():
-    cluster = cluster_from_environment()
-    return cluster is not None
 
 
 def create_strategy(kind="auto"):
@@ -387,7 +403,7 @@ def create_strategy(kind="auto"):
     if kind == "auto":
         if _tpu_available():
             kind = "tpu"
-        elif _multi_worker_configured():
+        elif cluster_from_environment() is not None:
             kind = "multi_worker"
         elif len(tf.config.list_logical_devices("GPU")) > 1 or len(tf.config.list_logical_devices("CPU")) > 1:
             kind = "mirrored"

@@ -282,25 +282,11 @@ class TrainLoop:
         tf.function to inspect, which keeps the host's per-call cost at its minimum."""
         strategy = self.strategy
 
-        names = []
-
-        def stacked_step(batch):
-            # Several replicas: the metrics as one vector, summed over replicas in one collective rather than one
-            # per metric (each a round trip between workers).
-            outputs = step_fn(batch)
-            if not isinstance(outputs, dict):
-                raise TypeError(
-                    f"The step function must return a dict of scalar metrics. Received: {type(outputs).__name__}"
-                )
-            names[:] = list(outputs)
-            return tf.stack([tf.cast(outputs[name], tf.float32) for name in names])
-
         def one_step():
-            if strategy.num_replicas_in_sync > 1:
-                per_replica = strategy.run(stacked_step, args=(next(iterator),))
+            if strategy.num_replicas_in_sync > 1:  # the metrics summed over replicas in one collective
+                totals = distribution.run_summed(strategy, step_fn, next(iterator))
                 self.step.assign_add(1)
-                totals = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-                return {name: totals[index] for index, name in enumerate(names)}
+                return totals
             per_replica = strategy.run(step_fn, args=(next(iterator),))
             if not isinstance(per_replica, dict):
                 raise TypeError(

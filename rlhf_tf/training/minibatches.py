@@ -3,6 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
+from rlhf_tf.training import distribution
+
 
 class ReplicaSplitStep:
     """Calls a replica step (a `GradientStep`) on a minibatch: directly on one device; under a multi-device strategy
@@ -23,20 +25,8 @@ class ReplicaSplitStep:
             index = context.replica_id_in_sync_group
             return {name: tf.split(value, replicas)[index] for name, value in minibatch.items()}
 
-        names = []
-
-        def stacked_step(minibatch):
-            # The metrics as one vector, so that summing them over replicas is one collective, not one per metric
-            # (each a round trip between workers).
-            outputs = self.step(minibatch)
-            names[:] = list(outputs)  # (traced once per replica)
-            return tf.stack([tf.cast(outputs[name], tf.float32) for name in names])
-
-        per_replica = self.strategy.run(
-            stacked_step, args=(self.strategy.experimental_distribute_values_from_function(split),)
-        )
-        totals = self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
-        return {name: totals[index] for index, name in enumerate(names)}
+        distributed = self.strategy.experimental_distribute_values_from_function(split)
+        return distribution.run_summed(self.strategy, self.step, distributed)
 
     def __call__(self, minibatch):
         if self.strategy.num_replicas_in_sync == 1:
